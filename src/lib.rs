@@ -1,1 +1,15 @@
+//! Chronos: a GraphQL API server for calendars, todos and Google Calendar sync.
 
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod entities;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod rate_limit;
+pub mod session;
+pub mod telemetry;

@@ -1,1 +1,5 @@
+//! The one integration-test binary: every test drives a real server over HTTP.
 
+mod foundation;
+mod graphql_http;
+mod helpers;

@@ -1,0 +1,5 @@
+//! Users and their Google accounts.
+
+mod graphql;
+
+pub use graphql::{AccountsQuery, User};

@@ -1,0 +1,138 @@
+//! The command line: `serve` (default), `migrate`, `schema`.
+
+use std::{io::Write, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use migration::{Migrator, MigratorTrait};
+
+use crate::{
+    app::{Application, shutdown_signal},
+    config::Settings,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "chronos",
+    version,
+    about = "GraphQL API server for calendars, todos and Google Calendar sync"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default). Applies pending migrations first.
+    Serve {
+        /// Do not apply pending migrations at start-up.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back applied migrations: the last one, `--steps N`, or `--all`.
+    Down {
+        #[arg(long, short = 'n', conflicts_with = "all")]
+        steps: Option<u32>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop every table and apply all migrations from scratch.
+    Fresh,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
+    if let Command::Schema = command {
+        print!("{}", crate::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(settings.log_format);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve { no_migrate } => serve(settings, !no_migrate).await,
+            Command::Migrate { action } => migrate(&settings, action).await,
+            Command::Schema => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "fatal");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings, run_migrations: bool) -> anyhow::Result<()> {
+    let app = Application::build(settings, run_migrations).await?;
+    announce(app.local_addr())?;
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// The first stdout line, which scripts and tests wait for.
+pub fn announce(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn migrate(settings: &Settings, action: MigrateAction) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database_url)
+        .await
+        .context("could not connect to the database")?;
+    match action {
+        MigrateAction::Up => Migrator::up(&db, None).await?,
+        MigrateAction::Down { steps, all } => {
+            let steps = if all { None } else { Some(steps.unwrap_or(1)) };
+            Migrator::down(&db, steps).await?;
+        }
+        MigrateAction::Fresh => {
+            db.close().await?;
+            let db = crate::db::connect_for_fresh(&settings.database_url).await?;
+            Migrator::fresh(&db).await?;
+        }
+        MigrateAction::Status => {
+            let mut stdout = std::io::stdout().lock();
+            for migration in Migrator::get_migration_with_status(&db).await? {
+                writeln!(stdout, "{:?}\t{}", migration.status(), migration.name())?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! Database connection: one pool, SQLite or PostgreSQL, chosen by URL.
+
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+/// Opens the pool. SQLite gets WAL (readers never wait for the writer), a busy timeout, and foreign keys on.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, true).await
+}
+
+/// A connection for `migrate fresh`: on SQLite one connection with foreign keys off, because dropping every
+/// table in an arbitrary order trips over references that are about to be dropped too.
+pub async fn connect_for_fresh(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, false).await
+}
+
+async fn connect_with(url: &str, foreign_keys: bool) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        options.max_connections(if foreign_keys { 8 } else { 1 });
+        options.map_sqlx_sqlite_opts(move |opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(foreign_keys)
+        });
+    } else {
+        options.max_connections(20);
+    }
+    Database::connect(options).await
+}

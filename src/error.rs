@@ -1,0 +1,206 @@
+//! The one error type. Each variant maps to a contract code (`extensions.code` in GraphQL) and an HTTP
+//! status. Internal causes are logged where they are turned into a response and never shown to clients.
+//!
+//! `AppError` deliberately does not implement `Display`: async-graphql converts every `Display` error into
+//! a client message, which would leak SQL or upstream bodies. Without it, `?` in a resolver goes through
+//! the `From` impl below, which decides what the client sees.
+
+use async_graphql::ErrorExtensions;
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated,
+    Forbidden(String),
+    /// Missing, or owned by someone else: the two are indistinguishable on purpose.
+    NotFound(&'static str),
+    BadUserInput {
+        field: String,
+        message: String,
+    },
+    Conflict(String),
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    UpstreamUnavailable(String),
+    NeedsReauth(String),
+    Internal(anyhow::Error),
+}
+
+/// Result of domain functions.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The contract's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::BadUserInput { .. } => "BAD_USER_INPUT",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            Self::NeedsReauth(_) => "NEEDS_REAUTH",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::BadUserInput { .. } => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::NeedsReauth(_) => StatusCode::UNAUTHORIZED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// What the client is told. Internal causes are logged here, once, and replaced by a fixed text.
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::Unauthenticated => "sign in required".into(),
+            Self::Forbidden(reason) => reason.clone(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::BadUserInput { field, message } => format!("{field}: {message}"),
+            Self::Conflict(reason) => reason.clone(),
+            Self::RateLimited { retry_after_secs } => {
+                format!("too many requests; retry in {retry_after_secs} s")
+            }
+            Self::UpstreamUnavailable(reason) => format!("Google is unavailable: {reason}"),
+            Self::NeedsReauth(account) => {
+                format!("the Google account {account} must be connected again")
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = %format!("{cause:#}"), "internal error");
+                "internal error".into()
+            }
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for AppError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl From<sea_orm::TransactionError<AppError>> for AppError {
+    fn from(e: sea_orm::TransactionError<AppError>) -> Self {
+        match e {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(app) => app,
+        }
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(e: AppError) -> Self {
+        let code = e.code();
+        let field = match &e {
+            AppError::BadUserInput { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let retry_after = match &e {
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        async_graphql::Error::new(e.client_message()).extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(field) = field {
+                ext.set("field", field);
+            }
+            if let Some(secs) = retry_after {
+                ext.set("retryAfter", secs);
+            }
+        })
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry_after = match &self {
+            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        };
+        let body = serde_json::json!({
+            "error": { "code": self.code(), "message": self.client_message() }
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        if let Some(value) = retry_after.and_then(|secs| HeaderValue::from_str(&secs.to_string()).ok()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_contract_code_and_status() {
+        let cases = [
+            (AppError::Unauthenticated, "UNAUTHENTICATED", 401),
+            (AppError::Forbidden("no".into()), "FORBIDDEN", 403),
+            (AppError::NotFound("event"), "NOT_FOUND", 404),
+            (
+                AppError::bad_input("end", "must be after start"),
+                "BAD_USER_INPUT",
+                400,
+            ),
+            (AppError::Conflict("changed".into()), "CONFLICT", 409),
+            (AppError::RateLimited { retry_after_secs: 3 }, "RATE_LIMITED", 429),
+            (
+                AppError::UpstreamUnavailable("timeout".into()),
+                "UPSTREAM_UNAVAILABLE",
+                502,
+            ),
+            (AppError::NeedsReauth("a@example.com".into()), "NEEDS_REAUTH", 401),
+            (AppError::internal(anyhow::anyhow!("boom")), "INTERNAL", 500),
+        ];
+        for (error, code, status) in cases {
+            assert_eq!(error.code(), code);
+            assert_eq!(error.status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn internal_causes_never_reach_the_client() {
+        let db = sea_orm::DbErr::Custom("SELECT secret FROM users WHERE password = 'x'".into());
+        let gql: async_graphql::Error = AppError::from(db).into();
+        assert_eq!(gql.message, "internal error");
+        assert!(!format!("{gql:?}").contains("SELECT"));
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let gql: async_graphql::Error = AppError::bad_input("colorId", "must be 1 to 11").into();
+        assert_eq!(gql.message, "colorId: must be 1 to 11");
+        let ext = gql.extensions.expect("extensions");
+        assert_eq!(
+            ext.get("code"),
+            Some(&async_graphql::Value::from("BAD_USER_INPUT"))
+        );
+        assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("colorId")));
+    }
+}

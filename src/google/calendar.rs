@@ -1,0 +1,1229 @@
+//! The Google Calendar API v3 client: calendar list, event listing (full and incremental), event writes,
+//! push channels and batches.
+//!
+//! Every method takes a [`GoogleCall`]: the account (for the per-account concurrency limit), its access
+//! token and a [`CallCounter`] that counts every HTTP request sent (retries included; a batch counts once).
+//! Failures are retried per [`RetryPolicy`]; what is left is a [`GoogleError`].
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rand::{Rng, distr::Alphanumeric};
+use reqwest::{
+    Method,
+    header::{CONTENT_TYPE, IF_MATCH},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+use uuid::Uuid;
+
+use crate::crypto::SecretString;
+
+use super::{
+    error::GoogleError,
+    models::{CalendarListEntry, CalendarListPage, Channel, Event, EventsPage},
+    retry::{self, AttemptError, Decision, Failure, RetryPolicy, full_jitter},
+    transport::{self, RawResponse},
+};
+
+/// Google's practical batch size (1000 are allowed; quotas favour 50).
+pub const MAX_BATCH_SIZE: usize = 50;
+/// Guard against a server that never stops paging.
+const MAX_PAGES: usize = 10_000;
+
+/// Counts HTTP requests sent to Google (each retry counts; a batch counts once). Clones share the count.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<AtomicU64>);
+
+impl CallCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn increment(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Who is calling: the account (for its concurrency limit), its access token, and the request counter.
+#[derive(Clone, Copy)]
+pub struct GoogleCall<'a> {
+    pub account_id: Uuid,
+    pub access_token: &'a SecretString,
+    pub counter: &'a CallCounter,
+}
+
+impl<'a> GoogleCall<'a> {
+    pub fn new(account_id: Uuid, access_token: &'a SecretString, counter: &'a CallCounter) -> Self {
+        Self {
+            account_id,
+            access_token,
+            counter,
+        }
+    }
+}
+
+impl fmt::Debug for GoogleCall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GoogleCall")
+            .field("account_id", &self.account_id)
+            .field("access_token", self.access_token)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Client settings.
+#[derive(Debug, Clone)]
+pub struct CalendarClientOptions {
+    pub retry: RetryPolicy,
+    /// Per HTTP request, body included.
+    pub timeout: Duration,
+    /// HTTP requests in flight per Google account.
+    pub max_concurrent_per_account: usize,
+    /// Requests per batch HTTP request (at most [`MAX_BATCH_SIZE`]).
+    pub batch_size: usize,
+}
+
+impl Default for CalendarClientOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+            max_concurrent_per_account: 4,
+            batch_size: MAX_BATCH_SIZE,
+        }
+    }
+}
+
+/// Options of a full listing; an incremental listing uses a sync token instead.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListEvents {
+    /// Set: incremental listing. `time_min`, `time_max`, `show_deleted` and `private_extended_properties`
+    /// are then not sent (Google refuses them with a sync token; deleted entries are always included).
+    pub sync_token: Option<String>,
+    /// Exclusive lower bound on the event's end.
+    pub time_min: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on the event's start.
+    pub time_max: Option<DateTime<Utc>>,
+    pub show_deleted: Option<bool>,
+    /// Must be the same for a full listing and the incremental ones that follow it.
+    pub single_events: Option<bool>,
+    /// Page size (1..=2500); Google's default is 250.
+    pub max_results: Option<u32>,
+    /// `(name, value)` pairs, all of which must match.
+    pub private_extended_properties: Vec<(String, String)>,
+}
+
+impl ListEvents {
+    /// A full listing with Google's defaults.
+    pub fn full() -> Self {
+        Self::default()
+    }
+
+    /// The changes since `sync_token`.
+    pub fn incremental(sync_token: impl Into<String>) -> Self {
+        Self {
+            sync_token: Some(sync_token.into()),
+            ..Self::default()
+        }
+    }
+
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(token) = &self.sync_token {
+            q.push(("syncToken", token.clone()));
+        } else {
+            if let Some(t) = self.time_min {
+                q.push(("timeMin", t.to_rfc3339_opts(SecondsFormat::Secs, true)));
+            }
+            if let Some(t) = self.time_max {
+                q.push(("timeMax", t.to_rfc3339_opts(SecondsFormat::Secs, true)));
+            }
+            if let Some(b) = self.show_deleted {
+                q.push(("showDeleted", b.to_string()));
+            }
+            for (name, value) in &self.private_extended_properties {
+                q.push(("privateExtendedProperty", format!("{name}={value}")));
+            }
+        }
+        if let Some(b) = self.single_events {
+            q.push(("singleEvents", b.to_string()));
+        }
+        if let Some(n) = self.max_results {
+            q.push(("maxResults", n.clamp(1, 2500).to_string()));
+        }
+        q
+    }
+}
+
+/// Every page of an event listing, merged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventsListing {
+    pub items: Vec<Event>,
+    /// From the last page: the token for the next incremental listing.
+    pub next_sync_token: Option<String>,
+    pub time_zone: Option<String>,
+    pub access_role: Option<String>,
+}
+
+/// Every page of the calendar list, merged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CalendarListing {
+    pub items: Vec<CalendarListEntry>,
+    pub next_sync_token: Option<String>,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// 204: deleted now.
+    Deleted,
+    /// 410: it was already deleted (for example by an earlier attempt whose answer was lost).
+    AlreadyDeleted,
+}
+
+/// A push channel to open on a calendar's events.
+#[derive(Debug, Clone)]
+pub struct WatchRequest {
+    /// At most 64 characters; a UUID fits.
+    pub channel_id: String,
+    /// The HTTPS webhook address.
+    pub address: String,
+    /// Echoed in `X-Goog-Channel-Token` on every notification.
+    pub token: Option<String>,
+    /// Requested lifetime; Google may shorten it (trust the answer's `expiration`).
+    pub ttl: Option<Duration>,
+}
+
+/// One request of a batch.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub method: Method,
+    /// Path segments under `/calendar/v3/` (unencoded).
+    pub segments: Vec<String>,
+    pub query: Vec<(String, String)>,
+    pub if_match: Option<String>,
+    pub body: Option<Value>,
+}
+
+impl BatchRequest {
+    fn event_path(calendar_id: &str, event_id: Option<&str>) -> Vec<String> {
+        let mut segments = vec!["calendars".to_owned(), calendar_id.to_owned(), "events".to_owned()];
+        segments.extend(event_id.map(str::to_owned));
+        segments
+    }
+
+    fn write(method: Method, segments: Vec<String>, body: Option<Value>, if_match: Option<&str>) -> Self {
+        Self {
+            method,
+            segments,
+            query: vec![("sendUpdates".into(), "none".into())],
+            if_match: if_match.map(str::to_owned),
+            body,
+        }
+    }
+
+    pub fn get_event(calendar_id: &str, event_id: &str) -> Self {
+        Self {
+            method: Method::GET,
+            segments: Self::event_path(calendar_id, Some(event_id)),
+            query: Vec::new(),
+            if_match: None,
+            body: None,
+        }
+    }
+
+    /// Insert (give the event a deterministic `id` so a retried insert that landed answers 409).
+    pub fn insert_event(calendar_id: &str, event: &Event) -> Self {
+        Self::write(
+            Method::POST,
+            Self::event_path(calendar_id, None),
+            Some(to_json(event)),
+            None,
+        )
+    }
+
+    pub fn update_event(calendar_id: &str, event_id: &str, event: &Event, if_match: Option<&str>) -> Self {
+        Self::write(
+            Method::PUT,
+            Self::event_path(calendar_id, Some(event_id)),
+            Some(to_json(event)),
+            if_match,
+        )
+    }
+
+    pub fn patch_event(calendar_id: &str, event_id: &str, patch: Value, if_match: Option<&str>) -> Self {
+        Self::write(
+            Method::PATCH,
+            Self::event_path(calendar_id, Some(event_id)),
+            Some(patch),
+            if_match,
+        )
+    }
+
+    pub fn delete_event(calendar_id: &str, event_id: &str) -> Self {
+        Self::write(
+            Method::DELETE,
+            Self::event_path(calendar_id, Some(event_id)),
+            None,
+            None,
+        )
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// A successful (2xx) answer to one batch request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchResponse {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The JSON body, when there is one (a delete has none).
+    pub body: Option<Value>,
+}
+
+impl BatchResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as a typed resource (usually an [`Event`]).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, GoogleError> {
+        let body = self
+            .body
+            .clone()
+            .ok_or_else(|| GoogleError::InvalidResponse("batch part has no body".into()))?;
+        serde_json::from_value(body).map_err(|_| GoogleError::InvalidResponse("batch part body".into()))
+    }
+
+    pub fn event(&self) -> Result<Event, GoogleError> {
+        self.json()
+    }
+}
+
+/// One request to send, fully built.
+struct Spec {
+    method: Method,
+    url: Url,
+    if_match: Option<String>,
+    body: Option<Bytes>,
+    /// A 410 means "full sync required".
+    listing: bool,
+}
+
+/// The Calendar API client: cheap to clone, clones share the per-account limits.
+#[derive(Clone)]
+pub struct CalendarClient {
+    http: reqwest::Client,
+    api_url: Url,
+    options: CalendarClientOptions,
+    limits: Arc<Mutex<HashMap<Uuid, Arc<Semaphore>>>>,
+}
+
+impl fmt::Debug for CalendarClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CalendarClient")
+            .field("api_url", &self.api_url.as_str())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CalendarClient {
+    /// `api_url` is Google's API root (`https://www.googleapis.com`) or the emulator's base URL.
+    pub fn new(api_url: &Url, options: CalendarClientOptions) -> Result<Self, GoogleError> {
+        if api_url.cannot_be_a_base() {
+            return Err(GoogleError::Config(format!("{api_url} cannot be a base URL")));
+        }
+        let options = CalendarClientOptions {
+            batch_size: options.batch_size.clamp(1, MAX_BATCH_SIZE),
+            max_concurrent_per_account: options.max_concurrent_per_account.max(1),
+            ..options
+        };
+        Ok(Self {
+            http: transport::http_client(options.timeout)?,
+            api_url: api_url.clone(),
+            options,
+            limits: Arc::default(),
+        })
+    }
+
+    pub fn options(&self) -> &CalendarClientOptions {
+        &self.options
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Calendar list
+    // ---------------------------------------------------------------------------------------------
+
+    /// Every calendar of the account (hidden ones included), or the changes since `sync_token` (deleted
+    /// entries then carry `deleted: true`). A stale token gives [`GoogleError::FullSyncRequired`].
+    pub async fn calendar_list(
+        &self,
+        call: &GoogleCall<'_>,
+        sync_token: Option<&str>,
+    ) -> Result<CalendarListing, GoogleError> {
+        let mut query: Vec<(&str, String)> = vec![("maxResults", "250".into())];
+        match sync_token {
+            Some(token) => query.push(("syncToken", token.to_owned())),
+            None => query.push(("showHidden", "true".into())),
+        }
+        let mut listing = CalendarListing::default();
+        self.paginate(call, &["users", "me", "calendarList"], &query, |page: CalendarListPage| {
+            listing.items.extend(page.items);
+            listing.next_sync_token = page.next_sync_token;
+            page.next_page_token
+        })
+        .await?;
+        Ok(listing)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------------
+
+    /// Lists events following every page (a page may be short or empty while more follow). The sync token
+    /// is taken from the last page only. A stale sync token gives [`GoogleError::FullSyncRequired`].
+    pub async fn list_events(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        params: &ListEvents,
+    ) -> Result<EventsListing, GoogleError> {
+        let query = params.query();
+        let mut listing = EventsListing::default();
+        self.paginate(call, &["calendars", calendar_id, "events"], &query, |page: EventsPage| {
+            listing.items.extend(page.items);
+            listing.next_sync_token = page.next_sync_token;
+            listing.time_zone = page.time_zone.or(listing.time_zone.take());
+            listing.access_role = page.access_role.or(listing.access_role.take());
+            page.next_page_token
+        })
+        .await?;
+        Ok(listing)
+    }
+
+    pub async fn get_event(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        event_id: &str,
+    ) -> Result<Event, GoogleError> {
+        let url = self.calendar_url(&["calendars", calendar_id, "events", event_id], &[])?;
+        let raw = self.execute(call, Spec::new(Method::GET, url)).await?;
+        parse(&raw, "event")
+    }
+
+    /// Inserts an event (`sendUpdates=none`). With a client-chosen `id`, a 409 ([`GoogleError::Duplicate`])
+    /// means an event with that id exists (possibly from an earlier attempt whose answer was lost).
+    pub async fn insert_event(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        event: &Event,
+    ) -> Result<Event, GoogleError> {
+        let url = self.calendar_url(&["calendars", calendar_id, "events"], &[("sendUpdates", "none")])?;
+        let raw = self
+            .execute(call, Spec::new(Method::POST, url).json(event)?)
+            .await?;
+        parse(&raw, "event")
+    }
+
+    /// Replaces an event (PUT: omitted fields are deleted). With `if_match`, a stale etag gives
+    /// [`GoogleError::PreconditionFailed`].
+    pub async fn update_event(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        event_id: &str,
+        event: &Event,
+        if_match: Option<&str>,
+    ) -> Result<Event, GoogleError> {
+        let url = self.calendar_url(
+            &["calendars", calendar_id, "events", event_id],
+            &[("sendUpdates", "none")],
+        )?;
+        let spec = Spec::new(Method::PUT, url).json(event)?.if_match(if_match);
+        let raw = self.execute(call, spec).await?;
+        parse(&raw, "event")
+    }
+
+    /// Changes only the fields sent (`null` clears a field or an extended-property key).
+    pub async fn patch_event(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        event_id: &str,
+        patch: &Value,
+        if_match: Option<&str>,
+    ) -> Result<Event, GoogleError> {
+        let url = self.calendar_url(
+            &["calendars", calendar_id, "events", event_id],
+            &[("sendUpdates", "none")],
+        )?;
+        let spec = Spec::new(Method::PATCH, url).json(patch)?.if_match(if_match);
+        let raw = self.execute(call, spec).await?;
+        parse(&raw, "event")
+    }
+
+    /// Deletes an event. Already deleted (410) is [`DeleteOutcome::AlreadyDeleted`], not an error; an
+    /// unknown id stays [`GoogleError::NotFound`].
+    pub async fn delete_event(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        event_id: &str,
+    ) -> Result<DeleteOutcome, GoogleError> {
+        let url = self.calendar_url(
+            &["calendars", calendar_id, "events", event_id],
+            &[("sendUpdates", "none")],
+        )?;
+        match self.execute(call, Spec::new(Method::DELETE, url)).await {
+            Ok(_) => Ok(DeleteOutcome::Deleted),
+            Err(GoogleError::Gone) => Ok(DeleteOutcome::AlreadyDeleted),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Push channels
+    // ---------------------------------------------------------------------------------------------
+
+    /// Opens a push channel on a calendar's events (`events.watch`).
+    pub async fn watch_events(
+        &self,
+        call: &GoogleCall<'_>,
+        calendar_id: &str,
+        request: &WatchRequest,
+    ) -> Result<Channel, GoogleError> {
+        let url = self.calendar_url(&["calendars", calendar_id, "events", "watch"], &[])?;
+        let body = Channel {
+            id: request.channel_id.clone(),
+            kind: Some("web_hook".into()),
+            address: Some(request.address.clone()),
+            token: request.token.clone(),
+            params: request
+                .ttl
+                .map(|ttl| [("ttl".to_owned(), ttl.as_secs().to_string())].into()),
+            ..Channel::default()
+        };
+        let raw = self
+            .execute(call, Spec::new(Method::POST, url).json(&body)?)
+            .await?;
+        parse(&raw, "channel")
+    }
+
+    /// Stops a push channel (`channels.stop`). Notifications may still arrive for a short while.
+    pub async fn stop_channel(
+        &self,
+        call: &GoogleCall<'_>,
+        channel_id: &str,
+        resource_id: &str,
+    ) -> Result<(), GoogleError> {
+        let url = self.calendar_url(&["channels", "stop"], &[])?;
+        let body = serde_json::json!({"id": channel_id, "resourceId": resource_id});
+        self.execute(call, Spec::new(Method::POST, url).json(&body)?)
+            .await?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Batch
+    // ---------------------------------------------------------------------------------------------
+
+    /// Sends `requests` in batches of at most [`CalendarClientOptions::batch_size`] (50) and returns one
+    /// result per request, in order. `Ok` holds a 2xx answer; `Err` is the part's error (a 409 on an insert
+    /// with a client id, a 410 on a delete: the caller decides whether that is success).
+    ///
+    /// Failed parts that may succeed later (429, 403 rate limits, 5xx) are sent again, alone, in a follow-up
+    /// batch after a backoff; a failure of the whole batch request (5xx, timeout, dropped connection) sends
+    /// the chunk again. The retry budget restarts whenever a round makes progress, so a chunk is bounded by
+    /// its size plus `max_retries` rounds. Once a batch is refused with 401, the remaining chunks are not
+    /// sent and all their requests answer [`GoogleError::Unauthorized`].
+    pub async fn batch(
+        &self,
+        call: &GoogleCall<'_>,
+        requests: Vec<BatchRequest>,
+    ) -> Vec<Result<BatchResponse, GoogleError>> {
+        let mut results: Vec<Option<Result<BatchResponse, GoogleError>>> = vec![None; requests.len()];
+        let indices: Vec<usize> = (0..requests.len()).collect();
+        let mut unauthorized = false;
+        for chunk in indices.chunks(self.options.batch_size) {
+            if unauthorized {
+                for &i in chunk {
+                    results[i] = Some(Err(GoogleError::Unauthorized));
+                }
+                continue;
+            }
+            self.batch_chunk(call, &requests, chunk, &mut results).await;
+            unauthorized = chunk
+                .iter()
+                .all(|&i| matches!(results[i], Some(Err(GoogleError::Unauthorized))));
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(GoogleError::InvalidResponse("no answer for a batch part".into()))))
+            .collect()
+    }
+
+    async fn batch_chunk(
+        &self,
+        call: &GoogleCall<'_>,
+        requests: &[BatchRequest],
+        chunk: &[usize],
+        results: &mut [Option<Result<BatchResponse, GoogleError>>],
+    ) {
+        let mut pending: Vec<usize> = Vec::with_capacity(chunk.len());
+        let mut encoded: HashMap<usize, EncodedPart> = HashMap::with_capacity(chunk.len());
+        for &i in chunk {
+            match self.encode_part(&requests[i]) {
+                Ok(part) => {
+                    encoded.insert(i, part);
+                    pending.push(i);
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let batch_url = match self.api_endpoint(&["batch", "calendar", "v3"], &[]) {
+            Ok(url) => url,
+            Err(e) => {
+                for i in pending {
+                    results[i] = Some(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut retries = 0u32;
+        while !pending.is_empty() {
+            let round = self.batch_round(call, &batch_url, &pending, &encoded).await;
+            let before = pending.len();
+            let mut again = Vec::new();
+            let mut failure = None;
+            let mut retry_after: Option<Duration> = None;
+            for (i, outcome) in round {
+                match outcome {
+                    Ok(response) => results[i] = Some(Ok(response)),
+                    Err(attempt) if attempt.failure.is_retryable() => {
+                        retry_after = match (retry_after, attempt.retry_after) {
+                            (Some(a), Some(b)) => Some(a.max(b)),
+                            (a, b) => a.or(b),
+                        };
+                        failure.get_or_insert(attempt.failure.clone());
+                        results[i] = Some(Err(attempt.error));
+                        again.push(i);
+                    }
+                    Err(attempt) => results[i] = Some(Err(attempt.error)),
+                }
+            }
+            if again.is_empty() {
+                return;
+            }
+            if again.len() < before {
+                retries = 0;
+            }
+            let failure = failure.unwrap_or(Failure::Connection);
+            match self
+                .options
+                .retry
+                .decide(retries, &failure, retry_after, |c| full_jitter(&mut rand::rng(), c))
+            {
+                Decision::GiveUp => return,
+                Decision::RetryAfter(delay) => {
+                    tracing::debug!(
+                        parts = again.len(),
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        "retrying failed batch parts"
+                    );
+                    tokio::time::sleep(delay).await;
+                    retries += 1;
+                    pending = again;
+                }
+            }
+        }
+    }
+
+    /// Sends one batch HTTP request for `pending` and returns an outcome per pending index.
+    async fn batch_round(
+        &self,
+        call: &GoogleCall<'_>,
+        url: &Url,
+        pending: &[usize],
+        encoded: &HashMap<usize, EncodedPart>,
+    ) -> Vec<(usize, Result<BatchResponse, AttemptError<GoogleError>>)> {
+        let parts: Vec<(usize, &EncodedPart)> = pending
+            .iter()
+            .filter_map(|&i| encoded.get(&i).map(|p| (i, p)))
+            .collect();
+        let (boundary, body) = multipart_body(&parts);
+        let whole = |attempt: AttemptError<GoogleError>| -> Vec<(usize, Result<BatchResponse, AttemptError<GoogleError>>)> {
+            pending
+                .iter()
+                .map(|&i| {
+                    (
+                        i,
+                        Err(AttemptError {
+                            error: attempt.error.clone(),
+                            failure: attempt.failure.clone(),
+                            retry_after: attempt.retry_after,
+                        }),
+                    )
+                })
+                .collect()
+        };
+        let raw = {
+            let _permit = self.permit(call.account_id).await;
+            call.counter.increment();
+            let request = self
+                .http
+                .post(url.clone())
+                .bearer_auth(call.access_token.expose())
+                .header(CONTENT_TYPE, format!("multipart/mixed; boundary={boundary}"))
+                .body(body);
+            transport::send_once(request).await
+        };
+        let raw = match raw.and_then(|raw| transport::check_status(raw, false)) {
+            Ok(raw) => raw,
+            Err(attempt) => return whole(attempt),
+        };
+        let Some(parsed) = content_type_boundary(&raw).and_then(|b| parse_multipart(&raw.body, &b)) else {
+            return whole(AttemptError::permanent(GoogleError::InvalidResponse(
+                "batch response is not multipart/mixed".into(),
+            )));
+        };
+        let mut by_index: HashMap<usize, ParsedPart> = HashMap::new();
+        let mut unmatched = Vec::new();
+        for part in parsed {
+            match part.content_id.as_deref().and_then(content_id_index) {
+                Some(i) if pending.contains(&i) && !by_index.contains_key(&i) => {
+                    by_index.insert(i, part);
+                }
+                _ => unmatched.push(part),
+            }
+        }
+        // Parts without a usable Content-ID are matched by position among the requests still unanswered.
+        let mut unmatched = unmatched.into_iter();
+        pending
+            .iter()
+            .map(|&i| {
+                let part = by_index.remove(&i).or_else(|| unmatched.next());
+                let outcome = match part {
+                    None => Err(AttemptError {
+                        error: GoogleError::InvalidResponse("batch response is missing a part".into()),
+                        failure: Failure::Connection,
+                        retry_after: None,
+                    }),
+                    Some(part) if (200..300).contains(&part.status) => Ok(BatchResponse {
+                        status: part.status,
+                        body: serde_json::from_slice(&part.body).ok(),
+                        headers: part.headers,
+                    }),
+                    Some(part) => {
+                        let headers = header_map(&part.headers);
+                        let listing = requests_listing(encoded.get(&i));
+                        Err(transport::status_error(part.status, &headers, &part.body, listing))
+                    }
+                };
+                (i, outcome)
+            })
+            .collect()
+    }
+
+    fn encode_part(&self, request: &BatchRequest) -> Result<EncodedPart, GoogleError> {
+        let mut segments: Vec<&str> = vec!["calendar", "v3"];
+        segments.extend(request.segments.iter().map(String::as_str));
+        let query: Vec<(&str, &str)> = request
+            .query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let url = self.api_endpoint(&segments, &query)?;
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let mut head = format!("{} {target} HTTP/1.1\r\n", request.method);
+        if let Some(etag) = request.if_match.as_deref().filter(|e| !e.contains(['\r', '\n'])) {
+            head.push_str(&format!("If-Match: {etag}\r\n"));
+        }
+        let body = match &request.body {
+            Some(value) => {
+                let json = serde_json::to_vec(value)
+                    .map_err(|_| GoogleError::InvalidResponse("batch body is not JSON".into()))?;
+                head.push_str("Content-Type: application/json; charset=UTF-8\r\n");
+                head.push_str(&format!("Content-Length: {}\r\n", json.len()));
+                json
+            }
+            None => Vec::new(),
+        };
+        Ok(EncodedPart {
+            head,
+            body,
+            listing: request.method == Method::GET && request.segments.last().is_some_and(|s| s == "events"),
+        })
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Plumbing
+    // ---------------------------------------------------------------------------------------------
+
+    fn api_endpoint(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, GoogleError> {
+        let mut url = self.api_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| GoogleError::Config("the Google API URL cannot be a base".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        url.set_query(None);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    fn calendar_url(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, GoogleError> {
+        let mut all: Vec<&str> = vec!["calendar", "v3"];
+        all.extend_from_slice(segments);
+        self.api_endpoint(&all, query)
+    }
+
+    async fn paginate<P, F>(
+        &self,
+        call: &GoogleCall<'_>,
+        segments: &[&str],
+        query: &[(&str, String)],
+        mut on_page: F,
+    ) -> Result<(), GoogleError>
+    where
+        P: DeserializeOwned,
+        F: FnMut(P) -> Option<String>,
+    {
+        let base: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut q = base.clone();
+            if let Some(token) = page_token.as_deref() {
+                q.push(("pageToken", token));
+            }
+            let url = self.calendar_url(segments, &q)?;
+            let raw = self.execute(call, Spec::new(Method::GET, url).listing()).await?;
+            let page: P = parse(&raw, "list page")?;
+            match on_page(page) {
+                Some(next) if page_token.as_deref() == Some(next.as_str()) => {
+                    return Err(GoogleError::InvalidResponse("the page token did not advance".into()));
+                }
+                Some(next) => page_token = Some(next),
+                None => return Ok(()),
+            }
+        }
+        Err(GoogleError::InvalidResponse("too many pages".into()))
+    }
+
+    /// One request with retries; each attempt holds a per-account permit and is counted.
+    async fn execute(&self, call: &GoogleCall<'_>, spec: Spec) -> Result<RawResponse, GoogleError> {
+        let spec = &spec;
+        retry::run(&self.options.retry, || async move {
+            let _permit = self.permit(call.account_id).await;
+            call.counter.increment();
+            let mut request = self
+                .http
+                .request(spec.method.clone(), spec.url.clone())
+                .bearer_auth(call.access_token.expose());
+            if let Some(etag) = &spec.if_match {
+                request = request.header(IF_MATCH, etag);
+            }
+            if let Some(body) = &spec.body {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            } else if matches!(spec.method, Method::POST | Method::PUT | Method::PATCH) {
+                request = request.header(reqwest::header::CONTENT_LENGTH, "0");
+            }
+            let raw = transport::send_once(request).await?;
+            transport::check_status(raw, spec.listing)
+        })
+        .await
+    }
+
+    async fn permit(&self, account_id: Uuid) -> Option<OwnedSemaphorePermit> {
+        let semaphore = {
+            let mut limits = self.limits.lock().unwrap_or_else(PoisonError::into_inner);
+            if limits.len() > 10_000 {
+                // Forget idle accounts; their semaphores are recreated on demand.
+                let max = self.options.max_concurrent_per_account;
+                limits.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < max);
+            }
+            limits
+                .entry(account_id)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.options.max_concurrent_per_account)))
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
+    }
+}
+
+impl Spec {
+    fn new(method: Method, url: Url) -> Self {
+        Self {
+            method,
+            url,
+            if_match: None,
+            body: None,
+            listing: false,
+        }
+    }
+
+    fn json(mut self, body: &impl Serialize) -> Result<Self, GoogleError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|_| GoogleError::InvalidResponse("request body is not JSON".into()))?;
+        self.body = Some(Bytes::from(bytes));
+        Ok(self)
+    }
+
+    fn if_match(mut self, etag: Option<&str>) -> Self {
+        self.if_match = etag.map(str::to_owned);
+        self
+    }
+
+    fn listing(mut self) -> Self {
+        self.listing = true;
+        self
+    }
+}
+
+fn parse<T: DeserializeOwned>(raw: &RawResponse, what: &str) -> Result<T, GoogleError> {
+    serde_json::from_slice(&raw.body).map_err(|_| GoogleError::InvalidResponse(format!("{what} is not valid JSON")))
+}
+
+// -------------------------------------------------------------------------------------------------
+// multipart/mixed
+// -------------------------------------------------------------------------------------------------
+
+/// One batch request, serialised once: request line + headers, and the body.
+struct EncodedPart {
+    head: String,
+    body: Vec<u8>,
+    listing: bool,
+}
+
+fn requests_listing(part: Option<&EncodedPart>) -> bool {
+    part.is_some_and(|p| p.listing)
+}
+
+/// Builds the batch body; the boundary is random and absent from every part.
+fn multipart_body(parts: &[(usize, &EncodedPart)]) -> (String, Vec<u8>) {
+    let boundary = loop {
+        let candidate: String = rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect();
+        let candidate = format!("batch_{candidate}");
+        let clash = parts.iter().any(|(_, p)| {
+            p.head.contains(&candidate) || find(&p.body, candidate.as_bytes(), 0).is_some()
+        });
+        if !clash {
+            break candidate;
+        }
+    };
+    let mut out = Vec::new();
+    for (i, part) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        out.extend_from_slice(b"Content-Type: application/http\r\n");
+        out.extend_from_slice(format!("Content-ID: <item{i}>\r\n\r\n").as_bytes());
+        out.extend_from_slice(part.head.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&part.body);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (boundary, out)
+}
+
+/// `<response-item12>`, `response-item12` or `<item12>` -> 12.
+fn content_id_index(raw: &str) -> Option<usize> {
+    let id = raw.trim().trim_start_matches('<').trim_end_matches('>');
+    let id = id.strip_prefix("response-").unwrap_or(id);
+    id.strip_prefix("item")?.parse().ok()
+}
+
+fn content_type_boundary(raw: &RawResponse) -> Option<String> {
+    let content_type = raw.headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let mut params = content_type.split(';');
+    let mime = params.next()?.trim();
+    if !mime.to_ascii_lowercase().starts_with("multipart/") {
+        return None;
+    }
+    params.find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// One part of a batch response.
+#[derive(Debug, Clone, PartialEq)]
+struct ParsedPart {
+    content_id: Option<String>,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || from > hay.len() {
+        return None;
+    }
+    hay[from..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// Splits at the first blank line (CRLF or LF).
+fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    let crlf = find(raw, b"\r\n\r\n", 0).map(|i| (i, i + 4));
+    let lf = find(raw, b"\n\n", 0).map(|i| (i, i + 2));
+    let split = match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    match split {
+        Some((head_end, body_start)) => (&raw[..head_end], &raw[body_start..]),
+        None => (raw, &[]),
+    }
+}
+
+fn header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    lines
+        .filter_map(|line| {
+            let (k, v) = line.split_once(':')?;
+            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+            reqwest::header::HeaderValue::from_str(v),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+/// Parses a multipart/mixed batch response into its HTTP responses. `None` if it is not one.
+fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<ParsedPart>> {
+    let delimiter = format!("--{boundary}");
+    let delimiter = delimiter.as_bytes();
+    let mut pos = find(body, delimiter, 0)?;
+    let mut parts = Vec::new();
+    loop {
+        let after = pos + delimiter.len();
+        if body[after..].starts_with(b"--") {
+            break;
+        }
+        let content_start = find(body, b"\n", after).map(|i| i + 1)?;
+        let next = find(body, delimiter, content_start);
+        let mut content = &body[content_start..next.unwrap_or(body.len())];
+        if let Some(stripped) = content.strip_suffix(b"\r\n") {
+            content = stripped;
+        } else if let Some(stripped) = content.strip_suffix(b"\n") {
+            content = stripped;
+        }
+        if let Some(part) = parse_part(content) {
+            parts.push(part);
+        }
+        match next {
+            Some(n) => pos = n,
+            None => break,
+        }
+    }
+    Some(parts)
+}
+
+/// A part: MIME headers, blank line, `HTTP/1.1 <status> <reason>`, headers, blank line, body.
+fn parse_part(content: &[u8]) -> Option<ParsedPart> {
+    let (mime_head, http) = split_head(content);
+    let content_id = header_lines(String::from_utf8_lossy(mime_head).lines())
+        .into_iter()
+        .find(|(k, _)| k == "content-id")
+        .map(|(_, v)| v);
+    let mut http = http;
+    while let Some(rest) = http.strip_prefix(b"\r\n").or_else(|| http.strip_prefix(b"\n")) {
+        http = rest;
+    }
+    let (head, body) = split_head(http);
+    let head_text = String::from_utf8_lossy(head);
+    let mut lines = head_text.lines();
+    let status_line = lines.next()?.trim();
+    let mut words = status_line.split_whitespace();
+    if !words.next()?.starts_with("HTTP/") {
+        return None;
+    }
+    let status: u16 = words.next()?.parse().ok()?;
+    let headers = header_lines(lines);
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    let body = match length {
+        Some(n) if n <= body.len() => &body[..n],
+        _ => body,
+    };
+    Some(ParsedPart {
+        content_id,
+        status,
+        headers,
+        body: body.to_vec(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> CalendarClient {
+        CalendarClient::new(&Url::parse(base).unwrap(), CalendarClientOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn urls_encode_ids_and_keep_a_base_path() {
+        let c = client("https://www.googleapis.com");
+        let url = c
+            .calendar_url(
+                &["calendars", "en.usa#holiday@group.v.calendar.google.com", "events", "a/b c"],
+                &[("sendUpdates", "none")],
+            )
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://www.googleapis.com/calendar/v3/calendars/en.usa%23holiday@group.v.calendar.google.com/events/a%2Fb%20c?sendUpdates=none"
+        );
+        let c = client("http://127.0.0.1:9/google/");
+        assert_eq!(
+            c.api_endpoint(&["batch", "calendar", "v3"], &[]).unwrap().as_str(),
+            "http://127.0.0.1:9/google/batch/calendar/v3"
+        );
+    }
+
+    #[test]
+    fn incremental_listings_send_only_what_a_sync_token_allows() {
+        let full = ListEvents {
+            time_min: Some(DateTime::from_timestamp(0, 0).unwrap()),
+            show_deleted: Some(true),
+            single_events: Some(true),
+            max_results: Some(9999),
+            private_extended_properties: vec![("chronos".into(), "1".into())],
+            ..ListEvents::full()
+        };
+        let q = full.query();
+        assert!(q.contains(&("timeMin", "1970-01-01T00:00:00Z".into())));
+        assert!(q.contains(&("privateExtendedProperty", "chronos=1".into())));
+        assert!(q.contains(&("maxResults", "2500".into())));
+        let incremental = ListEvents {
+            sync_token: Some("tok".into()),
+            ..full
+        };
+        let q = incremental.query();
+        assert_eq!(
+            q,
+            vec![
+                ("syncToken", "tok".to_owned()),
+                ("singleEvents", "true".to_owned()),
+                ("maxResults", "2500".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn batch_parts_are_encoded_as_http_requests() {
+        let c = client("http://127.0.0.1:9");
+        let event = Event {
+            id: Some("abcdef12345".into()),
+            summary: Some("x".into()),
+            ..Event::default()
+        };
+        let insert = c
+            .encode_part(&BatchRequest::insert_event("a@example.com", &event))
+            .unwrap();
+        assert!(insert.head.starts_with(
+            "POST /calendar/v3/calendars/a@example.com/events?sendUpdates=none HTTP/1.1\r\n"
+        ));
+        assert!(insert.head.contains("Content-Type: application/json"));
+        assert_eq!(insert.body, br#"{"id":"abcdef12345","summary":"x"}"#);
+        let update = c
+            .encode_part(&BatchRequest::update_event("c", "e", &event, Some("\"123\"")))
+            .unwrap();
+        assert!(update.head.starts_with("PUT /calendar/v3/calendars/c/events/e?sendUpdates=none HTTP/1.1\r\n"));
+        assert!(update.head.contains("If-Match: \"123\"\r\n"));
+        let injected = c
+            .encode_part(&BatchRequest::update_event("c", "e", &event, Some("x\r\nEvil: 1")))
+            .unwrap();
+        assert!(!injected.head.contains("Evil"));
+        let delete = c.encode_part(&BatchRequest::delete_event("c", "e")).unwrap();
+        assert!(delete.body.is_empty());
+
+        let (boundary, body) = multipart_body(&[(3, &insert), (7, &delete)]);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with(&format!("--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item3>\r\n\r\nPOST ")));
+        assert!(text.contains("Content-ID: <item7>"));
+        assert!(text.ends_with(&format!("--{boundary}--\r\n")));
+    }
+
+    #[test]
+    fn batch_responses_parse_with_crlf_or_lf_and_any_content_id_style() {
+        let body = "preamble\r\n--b1\r\nContent-Type: application/http\r\nContent-ID: <response-item4>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nETag: \"9\"\r\nContent-Length: 12\r\n\r\n{\"id\":\"e4\"}\n\r\n--b1\nContent-Type: application/http\nContent-ID: response-item5\n\nHTTP/1.1 409 Conflict\nContent-Type: application/json\n\n{\"error\":{\"code\":409,\"errors\":[{\"reason\":\"duplicate\"}]}}\n--b1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--b1--\r\n";
+        let parts = parse_multipart(body.as_bytes(), "b1").unwrap();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].content_id.as_deref().and_then(content_id_index), Some(4));
+        assert_eq!(parts[0].status, 200);
+        assert_eq!(parts[0].body, b"{\"id\":\"e4\"}\n");
+        assert!(parts[0].headers.contains(&("etag".into(), "\"9\"".into())));
+        assert_eq!(parts[1].content_id.as_deref().and_then(content_id_index), Some(5));
+        assert_eq!(parts[1].status, 409);
+        assert!(parts[1].body.starts_with(b"{\"error\""));
+        assert_eq!(parts[2].content_id, None);
+        assert_eq!(parts[2].status, 204);
+        assert!(parts[2].body.is_empty());
+        assert!(parse_multipart(b"not multipart", "b1").is_none());
+        assert_eq!(content_id_index("<item12>"), Some(12));
+        assert_eq!(content_id_index("<response-other>"), None);
+    }
+
+    #[test]
+    fn call_counters_are_shared_by_clones() {
+        let counter = CallCounter::new();
+        let clone = counter.clone();
+        clone.increment();
+        counter.increment();
+        assert_eq!(counter.get(), 2);
+        let token = SecretString::from("ya29.secret");
+        let call = GoogleCall::new(Uuid::nil(), &token, &counter);
+        assert!(!format!("{call:?}").contains("ya29"));
+    }
+}

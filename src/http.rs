@@ -1,0 +1,101 @@
+//! HTTP in front: routes, the layers every request passes through, and the guards.
+
+mod cookies;
+pub mod csrf;
+mod graphql;
+mod guards;
+mod headers;
+mod health;
+mod request_id;
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    body::Body,
+    http::{Request, Response, StatusCode},
+    middleware,
+    routing::get,
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use tracing::Span;
+
+use crate::{app::AppState, error::AppError};
+
+/// Largest request body accepted; GraphQL operations are small, and there are no uploads.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest a request may take before it is answered 408.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router(state: AppState) -> Router {
+    // Only the routes that use the session load it.
+    let with_session = Router::new()
+        .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .route("/graphql/ws", get(graphql::graphql_ws))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cookies::sync_csrf_cookie,
+        ))
+        .layer(cookies::session_layer(&state));
+    Router::new()
+        .merge(with_session)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(|| async { AppError::NotFound("route") })
+        .layer(
+            ServiceBuilder::new()
+                .map_request(request_id::drop_invalid_request_id)
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_request(())
+                        .on_response(log_response)
+                        .on_failure(()),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    headers::security_headers,
+                ))
+                .layer(headers::cors(&state))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    REQUEST_TIMEOUT,
+                ))
+                .layer(CompressionLayer::new())
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        )
+        .with_state(state)
+}
+
+/// The span every log line of a request is recorded in. The query string is left out: it can carry
+/// OAuth codes and state.
+fn request_span(request: &Request<Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get(request_id::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
+}
+
+fn log_response<B>(response: &Response<B>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+        "response"
+    );
+}

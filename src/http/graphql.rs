@@ -1,0 +1,236 @@
+//! The GraphQL endpoints: GraphiQL on GET, our own POST handler, and the websocket.
+//!
+//! The stock async-graphql handler executes GET requests and treats any content type as JSON; with cookie
+//! sessions that lets a foreign page run operations as the user, so POST is written here: JSON only, one
+//! operation per request.
+
+use async_graphql::{
+    ServerError, Value,
+    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, State, WebSocketUpgrade, ws::CloseFrame, ws::Message},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use base64::Engine as _;
+use chrono::Utc;
+use futures::{SinkExt, StreamExt};
+use std::net::SocketAddr;
+use tower_sessions::Session;
+
+use super::{cookies, csrf::CsrfToken, guards, headers::graphiql_csp};
+use crate::{
+    app::AppState,
+    error::AppError,
+    session::{TypedSession, Viewer},
+};
+
+/// Who is calling, as far as HTTP can tell; resolvers use it for rate limits and session listings.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: std::net::IpAddr,
+    pub user_agent: Option<String>,
+}
+
+/// GraphiQL only. A GET never executes an operation, whatever its query string says.
+pub async fn graphiql() -> Response {
+    let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
+    let page = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("Chronos GraphiQL")
+        .finish()
+        .replace("<script", &format!("<script nonce=\"{nonce}\""));
+    let mut response = Html(page).into_response();
+    if let Ok(csp) = HeaderValue::from_str(&graphiql_csp(&nonce)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
+}
+
+/// The signed-in viewer of a request, after the CSRF check that guards every POST carrying the session
+/// cookie. The token is compared with the one bound to the session the cookie names.
+async fn authenticate(
+    state: &AppState,
+    session: &TypedSession,
+    headers: &HeaderMap,
+    require_csrf: bool,
+) -> Result<Viewer, AppError> {
+    let has_session_cookie =
+        cookies::request_cookie(headers, cookies::session_cookie_name(&state.settings)).is_some();
+    if require_csrf
+        && has_session_cookie
+        && let Some(binding) = session.csrf_binding().await?
+    {
+        let presented = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !CsrfToken::verify(
+            state.settings.csrf_secret.expose().as_bytes(),
+            &binding,
+            presented,
+        ) {
+            return Err(AppError::Forbidden("missing or invalid X-CSRF-Token".into()));
+        }
+    }
+    let user_id = session.user_id(Utc::now()).await?;
+    Ok(Viewer {
+        user_id,
+        session_id: session.id(),
+    })
+}
+
+fn client_info(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        ip: peer.ip(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    }
+}
+
+/// A GraphQL-shaped refusal with the right HTTP status (429 carries Retry-After).
+fn refusal(error: AppError) -> Response {
+    let status = error.status();
+    let retry_after = match &error {
+        AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+        _ => None,
+    };
+    let body = async_graphql::Response::from_errors(vec![
+        async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default()),
+    ]);
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+pub async fn graphql_post(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_json(&headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(serde_json::json!({
+                "error": { "code": "BAD_USER_INPUT", "message": "Content-Type must be application/json" }
+            })),
+        )
+            .into_response();
+    }
+    if let Err(e) = guards::check_origin(&headers, &state.settings) {
+        return e.into_response();
+    }
+    // A JSON array (a batch) does not deserialize into one request, so batches are refused here.
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return AppError::bad_input(
+                "body",
+                format!("expected one GraphQL request as a JSON object ({e})"),
+            )
+            .into_response();
+        }
+    };
+    let session = TypedSession(session);
+    let viewer = match authenticate(&state, &session, &headers, true).await {
+        Ok(viewer) => viewer,
+        Err(e) => return refusal(e),
+    };
+    let client = client_info(peer, &headers);
+    let limited = match viewer.user_id {
+        Some(user_id) => state.rate_limits.api_user.check(&user_id),
+        None => state.rate_limits.api_ip.check(&client.ip),
+    };
+    if let Err(e) = limited {
+        return refusal(e);
+    }
+    if viewer.user_id.is_some()
+        && let Err(e) = session.touch(Utc::now(), client.user_agent.as_deref()).await
+    {
+        return refusal(e);
+    }
+    let request = request
+        .data(state.clone())
+        .data(viewer)
+        .data(session)
+        .data(client);
+    let mut response = state.schema.execute(request).await;
+    label_uncoded_errors(&mut response.errors);
+    axum::Json(response).into_response()
+}
+
+/// Errors raised before any resolver ran (syntax, validation, depth and complexity limits) have no code
+/// of their own: they are the client's to fix.
+fn label_uncoded_errors(errors: &mut [ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", Value::from("BAD_USER_INPUT"));
+        }
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Subscriptions over `graphql-transport-ws` or `graphql-ws`. The Origin is checked before the upgrade
+/// (cross-site websocket hijacking); the socket closes with 1001 when the server shuts down.
+pub async fn graphql_ws(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if let Err(e) = guards::check_origin(&headers, &state.settings) {
+        return e.into_response();
+    }
+    let session = TypedSession(session);
+    let viewer = match authenticate(&state, &session, &headers, false).await {
+        Ok(viewer) => viewer,
+        Err(e) => return e.into_response(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let tasks = state.tasks.clone();
+            tasks.track_future(async move {
+                let (mut sink, stream) = socket.split();
+                let shutdown = state.shutdown.clone();
+                let stream = stream.take_until(async move { shutdown.cancelled().await });
+                let mut data = async_graphql::Data::default();
+                data.insert(state.clone());
+                data.insert(viewer);
+                GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
+                    .with_data(data)
+                    .serve()
+                    .await;
+                if state.shutdown.is_cancelled() {
+                    let _ = sink
+                        .send(Message::Close(Some(CloseFrame {
+                            code: 1001,
+                            reason: "server shutting down".into(),
+                        })))
+                        .await;
+                }
+                let _ = sink.close().await;
+            })
+        })
+}

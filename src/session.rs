@@ -1,0 +1,328 @@
+//! Sessions: a tower-sessions store in the application's own database, and a typed view of a session.
+//!
+//! Rows live in the `sessions` table, so sessions survive restarts and every instance sharing the database
+//! sees the same ones. Alongside the serialised data the store keeps `user_id`, `user_agent`, `created_at`
+//! and `last_seen_at` in columns, which is what listing and revoking a user's sessions needs.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::OnConflict,
+};
+use serde::{Deserialize, Serialize};
+use tower_sessions::{
+    Session,
+    session::{Id, Record},
+    session_store::{self, SessionStore},
+};
+use uuid::Uuid;
+
+use crate::{
+    entities::sessions,
+    error::{AppError, AppResult},
+};
+
+/// Sessions end after this long without activity...
+pub const IDLE_TIMEOUT: time::Duration = time::Duration::days(14);
+/// ...and after this long in any case.
+pub const ABSOLUTE_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::days(30);
+/// `last_seen_at` is written at most this often, so reads do not each cost a write.
+const LAST_SEEN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
+const KEY_USER_ID: &str = "user_id";
+const KEY_CSRF_BINDING: &str = "csrf";
+const KEY_CREATED_AT: &str = "created_at";
+const KEY_LAST_SEEN: &str = "last_seen";
+const KEY_USER_AGENT: &str = "user_agent";
+const KEY_OAUTH_FLOWS: &str = "oauth";
+
+/// The caller of a GraphQL operation. Every domain function scopes its reads and writes by `user_id`.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    pub user_id: Option<Uuid>,
+    /// The id of the caller's session, to mark it `current` in listings.
+    pub session_id: Option<String>,
+}
+
+impl Viewer {
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// The signed-in user's id, or `UNAUTHENTICATED`.
+    pub fn require_user(&self) -> AppResult<Uuid> {
+        self.user_id.ok_or(AppError::Unauthenticated)
+    }
+}
+
+/// An OAuth flow started in this session and not yet finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingOAuth {
+    pub pkce_verifier: String,
+    pub redirect_to: Option<String>,
+    /// Set when a signed-in user connects another account.
+    pub connect_for: Option<Uuid>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// How long the browser has to come back from Google.
+pub const OAUTH_FLOW_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+/// At most this many flows are kept per session (a user clicking sign-in repeatedly).
+const MAX_PENDING_FLOWS: usize = 5;
+
+/// Typed access to the values Chronos keeps in a session.
+#[derive(Clone, Debug)]
+pub struct TypedSession(pub Session);
+
+impl TypedSession {
+    pub fn id(&self) -> Option<String> {
+        self.0.id().map(|id| id.to_string())
+    }
+
+    /// The signed-in user, unless the session outlived its absolute lifetime (then it is ended).
+    pub async fn user_id(&self, now: DateTime<Utc>) -> AppResult<Option<Uuid>> {
+        let Some(user_id) = self.get::<Uuid>(KEY_USER_ID).await? else {
+            return Ok(None);
+        };
+        let created_at = self.get::<DateTime<Utc>>(KEY_CREATED_AT).await?;
+        if created_at.is_none_or(|created| now - created > ABSOLUTE_TIMEOUT) {
+            self.0.flush().await.map_err(session_error)?;
+            return Ok(None);
+        }
+        Ok(Some(user_id))
+    }
+
+    /// The per-session value CSRF tokens are bound to, if this session has one.
+    pub async fn csrf_binding(&self) -> AppResult<Option<String>> {
+        self.get(KEY_CSRF_BINDING).await
+    }
+
+    /// Makes sure the session has a CSRF binding (creating the session if needed) and returns it.
+    pub async fn ensure_csrf_binding(&self) -> AppResult<String> {
+        if let Some(binding) = self.csrf_binding().await? {
+            return Ok(binding);
+        }
+        let binding = crate::http::csrf::new_session_binding();
+        self.insert(KEY_CSRF_BINDING, &binding).await?;
+        self.insert(KEY_CREATED_AT, Utc::now()).await?;
+        Ok(binding)
+    }
+
+    /// Starts an authenticated session: a new id, a new CSRF binding, and fresh lifetimes.
+    pub async fn sign_in(
+        &self,
+        user_id: Uuid,
+        user_agent: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        self.0.cycle_id().await.map_err(session_error)?;
+        self.insert(KEY_USER_ID, user_id).await?;
+        self.insert(KEY_CSRF_BINDING, crate::http::csrf::new_session_binding())
+            .await?;
+        self.insert(KEY_CREATED_AT, now).await?;
+        self.insert(KEY_LAST_SEEN, now).await?;
+        if let Some(agent) = user_agent {
+            self.insert(KEY_USER_AGENT, truncate(agent, 512)).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session: its row is deleted and the cookie cleared.
+    pub async fn sign_out(&self) -> AppResult<()> {
+        self.0.flush().await.map_err(session_error)
+    }
+
+    /// Records activity, at most once a minute; also keeps the user agent current.
+    pub async fn touch(&self, now: DateTime<Utc>, user_agent: Option<&str>) -> AppResult<()> {
+        let last = self.get::<DateTime<Utc>>(KEY_LAST_SEEN).await?;
+        if last.is_none_or(|last| now - last >= LAST_SEEN_RESOLUTION) {
+            self.insert(KEY_LAST_SEEN, now).await?;
+            if let Some(agent) = user_agent {
+                self.insert(KEY_USER_AGENT, truncate(agent, 512)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers an OAuth flow under its `state`, dropping expired and excess flows.
+    pub async fn push_oauth_flow(
+        &self,
+        state: &str,
+        flow: PendingOAuth,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        let mut flows = self.oauth_flows().await?;
+        flows.retain(|_, f| now - f.started_at < OAUTH_FLOW_TTL);
+        while flows.len() >= MAX_PENDING_FLOWS {
+            let Some(oldest) = flows
+                .iter()
+                .min_by_key(|(_, f)| f.started_at)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            flows.remove(&oldest);
+        }
+        flows.insert(state.to_string(), flow);
+        self.insert(KEY_OAUTH_FLOWS, flows).await
+    }
+
+    /// Takes the flow for `state` (single use); `None` when unknown or expired.
+    pub async fn take_oauth_flow(&self, state: &str, now: DateTime<Utc>) -> AppResult<Option<PendingOAuth>> {
+        let mut flows = self.oauth_flows().await?;
+        let flow = flows.remove(state);
+        self.insert(KEY_OAUTH_FLOWS, flows).await?;
+        Ok(flow.filter(|f| now - f.started_at < OAUTH_FLOW_TTL))
+    }
+
+    async fn oauth_flows(&self) -> AppResult<HashMap<String, PendingOAuth>> {
+        Ok(self.get(KEY_OAUTH_FLOWS).await?.unwrap_or_default())
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> AppResult<Option<T>> {
+        // A value that no longer deserialises (an older format) reads as absent rather than failing.
+        match self.0.get_value(key).await.map_err(session_error)? {
+            Some(value) => Ok(serde_json::from_value(value).ok()),
+            None => Ok(None),
+        }
+    }
+
+    async fn insert(&self, key: &str, value: impl Serialize) -> AppResult<()> {
+        self.0.insert(key, value).await.map_err(session_error)
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+fn session_error(e: tower_sessions::session::Error) -> AppError {
+    AppError::internal(anyhow::anyhow!("session store: {e}"))
+}
+
+/// The SeaORM-backed store, shared by every instance using the same database.
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: DatabaseConnection,
+}
+
+impl DbSessionStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Deletes expired rows; returns how many.
+    pub async fn delete_expired(&self, now: DateTime<Utc>) -> Result<u64, sea_orm::DbErr> {
+        let result = sessions::Entity::delete_many()
+            .filter(sessions::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
+        let data =
+            serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let now = Utc::now();
+        let read = |key: &str| record.data.get(key).cloned();
+        let user_id = read(KEY_USER_ID).and_then(|v| serde_json::from_value::<Uuid>(v).ok());
+        let user_agent = read(KEY_USER_AGENT).and_then(|v| serde_json::from_value::<String>(v).ok());
+        let created_at = read(KEY_CREATED_AT)
+            .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v).ok())
+            .unwrap_or(now);
+        let last_seen_at = read(KEY_LAST_SEEN)
+            .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v).ok())
+            .unwrap_or(created_at);
+        Ok(sessions::ActiveModel {
+            id: Set(record.id.to_string()),
+            user_id: Set(user_id),
+            data: Set(data),
+            expires_at: Set(to_chrono(record.expiry_date)),
+            user_agent: Set(user_agent),
+            created_at: Set(created_at),
+            last_seen_at: Set(last_seen_at),
+        })
+    }
+}
+
+fn to_chrono(t: time::OffsetDateTime) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
+}
+
+fn to_time(t: DateTime<Utc>) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+fn backend(e: sea_orm::DbErr) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+#[async_trait]
+impl SessionStore for DbSessionStore {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A fresh id on the (astronomically unlikely) collision, never an overwrite of another session.
+        loop {
+            let row = Self::row(record)?;
+            match sessions::Entity::insert(row)
+                .exec_without_returning(&self.db)
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+                    record.id = Id::default();
+                }
+                Err(e) => return Err(backend(e)),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let row = Self::row(record)?;
+        sessions::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(sessions::Column::Id)
+                    .update_columns([
+                        sessions::Column::UserId,
+                        sessions::Column::Data,
+                        sessions::Column::ExpiresAt,
+                        sessions::Column::UserAgent,
+                        sessions::Column::LastSeenAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let Some(row) = sessions::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        if row.expires_at <= Utc::now() {
+            return Ok(None);
+        }
+        let data =
+            serde_json::from_slice(&row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date: to_time(row.expires_at),
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        sessions::Entity::delete_by_id(id.to_string())
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
