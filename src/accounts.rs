@@ -1,5 +1,8 @@
-//! Users and their Google accounts.
+//! Users, their Google accounts, signing in and out, and sessions.
 
 mod graphql;
+pub mod service;
+pub mod sessions;
+pub mod signin;
 
-pub use graphql::{AccountsQuery, User};
+pub use graphql::{AccountsMutation, AccountsQuery, GoogleAccount, User};

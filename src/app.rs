@@ -11,6 +11,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     config::Settings,
     crypto::Cipher,
+    error::{AppError, AppResult},
+    google::{AccessTokens, CalendarClient, CalendarClientOptions, OAuthClient},
     graphql::{ChronosSchema, build_schema},
     rate_limit::RateLimiters,
     session::DbSessionStore,
@@ -28,6 +30,8 @@ pub struct App {
     pub cipher: Cipher,
     pub sessions: DbSessionStore,
     pub rate_limits: RateLimiters,
+    /// `None` when no OAuth client is configured: everything needing Google answers a clear error.
+    pub google: Option<Google>,
     /// Cancelled when the server begins to shut down; long-lived work (websockets, workers) watches it.
     pub shutdown: CancellationToken,
     /// Long-lived tasks that must finish before the process exits.
@@ -41,10 +45,48 @@ impl Deref for AppState {
     }
 }
 
+/// The clients that speak to Google.
+pub struct Google {
+    pub oauth: OAuthClient,
+    pub tokens: AccessTokens,
+    pub calendar: CalendarClient,
+}
+
+impl Google {
+    fn new(db: &DatabaseConnection, settings: &Settings, cipher: &Cipher) -> anyhow::Result<Option<Self>> {
+        if settings.google.client_id.is_none() {
+            return Ok(None);
+        }
+        let oauth = OAuthClient::new(&settings.google).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let calendar = CalendarClient::new(&settings.google.api_url, CalendarClientOptions::default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Some(Self {
+            tokens: AccessTokens::new(db.clone(), cipher.clone(), oauth.clone()),
+            oauth,
+            calendar,
+        }))
+    }
+}
+
+impl App {
+    /// The Google clients, or a clear error when this server has no OAuth client configured.
+    pub fn google(&self) -> AppResult<&Google> {
+        self.google.as_ref().ok_or_else(|| {
+            AppError::UpstreamUnavailable(
+                "Google sign-in is not configured on this server (GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET)"
+                    .into(),
+            )
+        })
+    }
+}
+
 impl AppState {
-    pub fn new(db: DatabaseConnection, settings: Settings) -> Self {
-        Self(Arc::new(App {
-            cipher: Cipher::new(settings.encryption_keys.clone()),
+    pub fn new(db: DatabaseConnection, settings: Settings) -> anyhow::Result<Self> {
+        let cipher = Cipher::new(settings.encryption_keys.clone());
+        let google = Google::new(&db, &settings, &cipher)?;
+        Ok(Self(Arc::new(App {
+            cipher,
+            google,
             sessions: DbSessionStore::new(db.clone()),
             rate_limits: RateLimiters::new(&settings.rate_limits),
             db,
@@ -52,7 +94,7 @@ impl AppState {
             schema: build_schema(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        }))
+        })))
     }
 }
 
@@ -83,7 +125,7 @@ impl Application {
         let settings = settings.with_bound_addr(addr);
         Ok(Self {
             listener,
-            state: AppState::new(db, settings),
+            state: AppState::new(db, settings)?,
         })
     }
 

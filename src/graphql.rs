@@ -1,8 +1,8 @@
 //! The schema, assembled from the domains' roots, with the limits every request runs under.
 
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, SDLExportOptions, Schema};
+use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
-use crate::accounts::AccountsQuery;
+use crate::accounts::{AccountsMutation, AccountsQuery};
 
 /// Deepest selection set accepted; the SPA's deepest real query is far below it.
 pub const MAX_DEPTH: usize = 12;
@@ -13,10 +13,14 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 #[graphql(name = "Query")]
 pub struct QueryRoot(AccountsQuery);
 
-pub type ChronosSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(AccountsMutation);
+
+pub type ChronosSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 pub fn build_schema() -> ChronosSchema {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)

@@ -6,7 +6,10 @@ mod graphql;
 mod guards;
 mod headers;
 mod health;
+mod oauth_callback;
 mod request_id;
+
+pub use graphql::ClientInfo;
 
 use std::time::Duration;
 
@@ -39,6 +42,7 @@ pub fn router(state: AppState) -> Router {
     let with_session = Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
         .route("/graphql/ws", get(graphql::graphql_ws))
+        .route("/auth/google/callback", get(oauth_callback::google_callback))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             cookies::sync_csrf_cookie,

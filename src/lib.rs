@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod db;
 pub mod entities;
 pub mod error;
+pub mod google;
 pub mod graphql;
 pub mod http;
 pub mod rate_limit;

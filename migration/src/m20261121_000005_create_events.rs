@@ -71,6 +71,11 @@ enum ChangeSequences {
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// Atomic on SQLite too (transactional DDL), not only on PostgreSQL.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .create_table(

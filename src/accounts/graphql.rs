@@ -1,10 +1,18 @@
 //! GraphQL types and resolvers of the accounts domain.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
+use uuid::Uuid;
 
-use crate::{app::AppState, entities::users, error::AppError, session::Viewer};
+use super::{service, sessions, signin};
+use crate::{
+    app::AppState,
+    entities::{enums::AccountStatus as DbAccountStatus, google_accounts, users},
+    error::{AppError, AppResult},
+    http::ClientInfo,
+    session::{TypedSession, Viewer},
+};
 
 /// A person using Chronos. One user may connect several Google accounts.
 #[derive(SimpleObject, Clone)]
@@ -27,6 +35,65 @@ impl From<users::Model> for User {
     }
 }
 
+/// Whether Chronos can act on a Google account.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum AccountStatus {
+    Active,
+    /// Google refused the stored grant: connect the account again.
+    NeedsReauth,
+}
+
+/// A Google account connected to the signed-in user.
+#[derive(SimpleObject, Clone)]
+pub struct GoogleAccount {
+    pub id: ID,
+    pub email: String,
+    pub name: Option<String>,
+    pub status: AccountStatus,
+}
+
+impl From<google_accounts::Model> for GoogleAccount {
+    fn from(m: google_accounts::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            email: m.email,
+            name: m.name,
+            status: match m.status {
+                DbAccountStatus::Active => AccountStatus::Active,
+                DbAccountStatus::NeedsReauth => AccountStatus::NeedsReauth,
+            },
+        }
+    }
+}
+
+/// Where to send the browser to continue with Google.
+#[derive(SimpleObject)]
+pub struct AuthRedirect {
+    pub url: String,
+}
+
+/// A signed-in browser session of the user.
+#[derive(SimpleObject)]
+#[graphql(name = "Session")]
+pub struct SessionInfo {
+    /// Opaque; not the cookie value.
+    pub id: ID,
+    /// The session making this request.
+    pub current: bool,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// Parses an id argument; a malformed id is reported like a missing one.
+pub fn parse_id(id: &ID, what: &'static str) -> AppResult<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| AppError::NotFound(what))
+}
+
+fn viewer_user(ctx: &Context<'_>) -> AppResult<Uuid> {
+    ctx.data_unchecked::<Viewer>().require_user()
+}
+
 #[derive(Default)]
 pub struct AccountsQuery;
 
@@ -43,5 +110,108 @@ impl AccountsQuery {
             .await
             .map_err(AppError::from)?;
         Ok(user.map(User::from))
+    }
+
+    /// The signed-in user's connected Google accounts.
+    async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GoogleAccount>> {
+        let user_id = viewer_user(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        Ok(service::list(&state.db, user_id)
+            .await?
+            .into_iter()
+            .map(GoogleAccount::from)
+            .collect())
+    }
+
+    /// The signed-in user's sessions, most recently active first.
+    async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SessionInfo>> {
+        let viewer = ctx.data::<Viewer>()?;
+        let user_id = viewer.require_user()?;
+        let state = ctx.data::<AppState>()?;
+        let list = sessions::list(&state.db, user_id, viewer.session_id.as_deref(), Utc::now()).await?;
+        Ok(list
+            .into_iter()
+            .map(|s| SessionInfo {
+                id: ID(s.public_id),
+                current: s.current,
+                user_agent: s.user_agent,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct AccountsMutation;
+
+#[Object]
+impl AccountsMutation {
+    /// Begins signing in with Google: send the browser to the returned URL. Google returns it to
+    /// `/auth/google/callback`, which signs in and redirects to `redirectTo` (an allowed frontend URL) or
+    /// FRONTEND_URL, adding `?error=<code>` when sign-in failed.
+    async fn start_google_sign_in(
+        &self,
+        ctx: &Context<'_>,
+        redirect_to: Option<String>,
+        login_hint: Option<String>,
+    ) -> async_graphql::Result<AuthRedirect> {
+        let state = ctx.data::<AppState>()?;
+        state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
+        let session = ctx.data::<TypedSession>()?;
+        let url = signin::start(
+            state,
+            session,
+            redirect_to.as_deref(),
+            login_hint.as_deref(),
+            None,
+        )
+        .await?;
+        Ok(AuthRedirect { url })
+    }
+
+    /// Like `startGoogleSignIn`, for a signed-in user: the Google account chosen at Google is added to
+    /// this user. An account already connected to another user is refused (`?error=account_in_use`).
+    async fn connect_google_account(
+        &self,
+        ctx: &Context<'_>,
+        redirect_to: Option<String>,
+        login_hint: Option<String>,
+    ) -> async_graphql::Result<AuthRedirect> {
+        let user_id = viewer_user(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
+        let session = ctx.data::<TypedSession>()?;
+        let url = signin::start(
+            state,
+            session,
+            redirect_to.as_deref(),
+            login_hint.as_deref(),
+            Some(user_id),
+        )
+        .await?;
+        Ok(AuthRedirect { url })
+    }
+
+    /// Revokes Chronos's access at Google and forgets the account and everything cached for it.
+    async fn disconnect_google_account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let user_id = viewer_user(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        service::disconnect(state, user_id, parse_id(&id, "account")?).await?;
+        Ok(true)
+    }
+
+    /// Ends this session.
+    async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        ctx.data::<TypedSession>()?.sign_out().await?;
+        Ok(true)
+    }
+
+    /// Ends one of the signed-in user's sessions at once.
+    async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let user_id = viewer_user(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        sessions::revoke(&state.db, user_id, id.as_str()).await?;
+        Ok(true)
     }
 }

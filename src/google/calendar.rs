@@ -33,7 +33,7 @@ use crate::crypto::SecretString;
 use super::{
     error::GoogleError,
     models::{CalendarListEntry, CalendarListPage, Channel, Event, EventsPage},
-    retry::{self, AttemptError, Decision, Failure, RetryPolicy, full_jitter},
+    retry::{AttemptError, Backoff, Failure, RetryPolicy},
     transport::{self, RawResponse},
 };
 
@@ -223,7 +223,11 @@ pub struct BatchRequest {
 
 impl BatchRequest {
     fn event_path(calendar_id: &str, event_id: Option<&str>) -> Vec<String> {
-        let mut segments = vec!["calendars".to_owned(), calendar_id.to_owned(), "events".to_owned()];
+        let mut segments = vec![
+            "calendars".to_owned(),
+            calendar_id.to_owned(),
+            "events".to_owned(),
+        ];
         segments.extend(event_id.map(str::to_owned));
         segments
     }
@@ -390,11 +394,16 @@ impl CalendarClient {
             None => query.push(("showHidden", "true".into())),
         }
         let mut listing = CalendarListing::default();
-        self.paginate(call, &["users", "me", "calendarList"], &query, |page: CalendarListPage| {
-            listing.items.extend(page.items);
-            listing.next_sync_token = page.next_sync_token;
-            page.next_page_token
-        })
+        self.paginate(
+            call,
+            &["users", "me", "calendarList"],
+            &query,
+            |page: CalendarListPage| {
+                listing.items.extend(page.items);
+                listing.next_sync_token = page.next_sync_token;
+                page.next_page_token
+            },
+        )
         .await?;
         Ok(listing)
     }
@@ -413,13 +422,18 @@ impl CalendarClient {
     ) -> Result<EventsListing, GoogleError> {
         let query = params.query();
         let mut listing = EventsListing::default();
-        self.paginate(call, &["calendars", calendar_id, "events"], &query, |page: EventsPage| {
-            listing.items.extend(page.items);
-            listing.next_sync_token = page.next_sync_token;
-            listing.time_zone = page.time_zone.or(listing.time_zone.take());
-            listing.access_role = page.access_role.or(listing.access_role.take());
-            page.next_page_token
-        })
+        self.paginate(
+            call,
+            &["calendars", calendar_id, "events"],
+            &query,
+            |page: EventsPage| {
+                listing.items.extend(page.items);
+                listing.next_sync_token = page.next_sync_token;
+                listing.time_zone = page.time_zone.or(listing.time_zone.take());
+                listing.access_role = page.access_role.or(listing.access_role.take());
+                page.next_page_token
+            },
+        )
         .await?;
         Ok(listing)
     }
@@ -583,7 +597,9 @@ impl CalendarClient {
         }
         results
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(GoogleError::InvalidResponse("no answer for a batch part".into()))))
+            .map(|r| {
+                r.unwrap_or_else(|| Err(GoogleError::InvalidResponse("no answer for a batch part".into())))
+            })
             .collect()
     }
 
@@ -614,7 +630,7 @@ impl CalendarClient {
                 return;
             }
         };
-        let mut retries = 0u32;
+        let mut backoff = Backoff::new(&self.options.retry);
         while !pending.is_empty() {
             let round = self.batch_round(call, &batch_url, &pending, &encoded).await;
             let before = pending.len();
@@ -640,26 +656,14 @@ impl CalendarClient {
                 return;
             }
             if again.len() < before {
-                retries = 0;
+                backoff.reset();
             }
             let failure = failure.unwrap_or(Failure::Connection);
-            match self
-                .options
-                .retry
-                .decide(retries, &failure, retry_after, |c| full_jitter(&mut rand::rng(), c))
-            {
-                Decision::GiveUp => return,
-                Decision::RetryAfter(delay) => {
-                    tracing::debug!(
-                        parts = again.len(),
-                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                        "retrying failed batch parts"
-                    );
-                    tokio::time::sleep(delay).await;
-                    retries += 1;
-                    pending = again;
-                }
+            if !backoff.wait(&failure, retry_after).await {
+                return;
             }
+            tracing::debug!(parts = again.len(), "retrying failed batch parts");
+            pending = again;
         }
     }
 
@@ -741,7 +745,12 @@ impl CalendarClient {
                     Some(part) => {
                         let headers = header_map(&part.headers);
                         let listing = requests_listing(encoded.get(&i));
-                        Err(transport::status_error(part.status, &headers, &part.body, listing))
+                        Err(transport::status_error(
+                            part.status,
+                            &headers,
+                            &part.body,
+                            listing,
+                        ))
                     }
                 };
                 (i, outcome)
@@ -829,7 +838,9 @@ impl CalendarClient {
             let page: P = parse(&raw, "list page")?;
             match on_page(page) {
                 Some(next) if page_token.as_deref() == Some(next.as_str()) => {
-                    return Err(GoogleError::InvalidResponse("the page token did not advance".into()));
+                    return Err(GoogleError::InvalidResponse(
+                        "the page token did not advance".into(),
+                    ));
                 }
                 Some(next) => page_token = Some(next),
                 None => return Ok(()),
@@ -840,28 +851,36 @@ impl CalendarClient {
 
     /// One request with retries; each attempt holds a per-account permit and is counted.
     async fn execute(&self, call: &GoogleCall<'_>, spec: Spec) -> Result<RawResponse, GoogleError> {
-        let spec = &spec;
-        retry::run(&self.options.retry, || async move {
-            let _permit = self.permit(call.account_id).await;
-            call.counter.increment();
-            let mut request = self
-                .http
-                .request(spec.method.clone(), spec.url.clone())
-                .bearer_auth(call.access_token.expose());
-            if let Some(etag) = &spec.if_match {
-                request = request.header(IF_MATCH, etag);
+        let mut backoff = Backoff::new(&self.options.retry);
+        loop {
+            let attempt = {
+                let _permit = self.permit(call.account_id).await;
+                call.counter.increment();
+                let mut request = self
+                    .http
+                    .request(spec.method.clone(), spec.url.clone())
+                    .bearer_auth(call.access_token.expose());
+                if let Some(etag) = &spec.if_match {
+                    request = request.header(IF_MATCH, etag);
+                }
+                if let Some(body) = &spec.body {
+                    request = request
+                        .header(CONTENT_TYPE, "application/json")
+                        .body(body.clone());
+                } else if matches!(spec.method, Method::POST | Method::PUT | Method::PATCH) {
+                    request = request.header(reqwest::header::CONTENT_LENGTH, "0");
+                }
+                match transport::send_once(request).await {
+                    Ok(raw) => transport::check_status(raw, spec.listing),
+                    Err(e) => Err(e),
+                }
+            };
+            match attempt {
+                Ok(raw) => return Ok(raw),
+                Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+                Err(e) => return Err(e.error),
             }
-            if let Some(body) = &spec.body {
-                request = request
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            } else if matches!(spec.method, Method::POST | Method::PUT | Method::PATCH) {
-                request = request.header(reqwest::header::CONTENT_LENGTH, "0");
-            }
-            let raw = transport::send_once(request).await?;
-            transport::check_status(raw, spec.listing)
-        })
-        .await
+        }
     }
 
     async fn permit(&self, account_id: Uuid) -> Option<OwnedSemaphorePermit> {
@@ -911,7 +930,8 @@ impl Spec {
 }
 
 fn parse<T: DeserializeOwned>(raw: &RawResponse, what: &str) -> Result<T, GoogleError> {
-    serde_json::from_slice(&raw.body).map_err(|_| GoogleError::InvalidResponse(format!("{what} is not valid JSON")))
+    serde_json::from_slice(&raw.body)
+        .map_err(|_| GoogleError::InvalidResponse(format!("{what} is not valid JSON")))
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -938,9 +958,9 @@ fn multipart_body(parts: &[(usize, &EncodedPart)]) -> (String, Vec<u8>) {
             .map(char::from)
             .collect();
         let candidate = format!("batch_{candidate}");
-        let clash = parts.iter().any(|(_, p)| {
-            p.head.contains(&candidate) || find(&p.body, candidate.as_bytes(), 0).is_some()
-        });
+        let clash = parts
+            .iter()
+            .any(|(_, p)| p.head.contains(&candidate) || find(&p.body, candidate.as_bytes(), 0).is_some());
         if !clash {
             break candidate;
         }
@@ -1116,7 +1136,12 @@ mod tests {
         let c = client("https://www.googleapis.com");
         let url = c
             .calendar_url(
-                &["calendars", "en.usa#holiday@group.v.calendar.google.com", "events", "a/b c"],
+                &[
+                    "calendars",
+                    "en.usa#holiday@group.v.calendar.google.com",
+                    "events",
+                    "a/b c",
+                ],
                 &[("sendUpdates", "none")],
             )
             .unwrap();
@@ -1126,7 +1151,9 @@ mod tests {
         );
         let c = client("http://127.0.0.1:9/google/");
         assert_eq!(
-            c.api_endpoint(&["batch", "calendar", "v3"], &[]).unwrap().as_str(),
+            c.api_endpoint(&["batch", "calendar", "v3"], &[])
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:9/google/batch/calendar/v3"
         );
     }
@@ -1171,18 +1198,29 @@ mod tests {
         let insert = c
             .encode_part(&BatchRequest::insert_event("a@example.com", &event))
             .unwrap();
-        assert!(insert.head.starts_with(
-            "POST /calendar/v3/calendars/a@example.com/events?sendUpdates=none HTTP/1.1\r\n"
-        ));
+        assert!(
+            insert.head.starts_with(
+                "POST /calendar/v3/calendars/a@example.com/events?sendUpdates=none HTTP/1.1\r\n"
+            )
+        );
         assert!(insert.head.contains("Content-Type: application/json"));
         assert_eq!(insert.body, br#"{"id":"abcdef12345","summary":"x"}"#);
         let update = c
             .encode_part(&BatchRequest::update_event("c", "e", &event, Some("\"123\"")))
             .unwrap();
-        assert!(update.head.starts_with("PUT /calendar/v3/calendars/c/events/e?sendUpdates=none HTTP/1.1\r\n"));
+        assert!(
+            update
+                .head
+                .starts_with("PUT /calendar/v3/calendars/c/events/e?sendUpdates=none HTTP/1.1\r\n")
+        );
         assert!(update.head.contains("If-Match: \"123\"\r\n"));
         let injected = c
-            .encode_part(&BatchRequest::update_event("c", "e", &event, Some("x\r\nEvil: 1")))
+            .encode_part(&BatchRequest::update_event(
+                "c",
+                "e",
+                &event,
+                Some("x\r\nEvil: 1"),
+            ))
             .unwrap();
         assert!(!injected.head.contains("Evil"));
         let delete = c.encode_part(&BatchRequest::delete_event("c", "e")).unwrap();
@@ -1190,7 +1228,9 @@ mod tests {
 
         let (boundary, body) = multipart_body(&[(3, &insert), (7, &delete)]);
         let text = String::from_utf8(body).unwrap();
-        assert!(text.starts_with(&format!("--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item3>\r\n\r\nPOST ")));
+        assert!(text.starts_with(&format!(
+            "--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item3>\r\n\r\nPOST "
+        )));
         assert!(text.contains("Content-ID: <item7>"));
         assert!(text.ends_with(&format!("--{boundary}--\r\n")));
     }

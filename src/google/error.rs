@@ -150,9 +150,9 @@ impl From<GoogleError> for AppError {
             G::FullSyncRequired => AppError::UpstreamUnavailable("the calendar must be synced again".into()),
             G::NotFound | G::Gone => AppError::NotFound("Google calendar or event"),
             G::Duplicate => AppError::Conflict("the item already exists in Google Calendar".into()),
-            G::PreconditionFailed => AppError::Conflict(
-                "the event changed in Google Calendar; reload it and try again".into(),
-            ),
+            G::PreconditionFailed => {
+                AppError::Conflict("the event changed in Google Calendar; reload it and try again".into())
+            }
             G::RateLimited { .. } => {
                 AppError::UpstreamUnavailable("too many requests to Google; try again later".into())
             }
@@ -198,16 +198,31 @@ mod tests {
     #[test]
     fn statuses_map_to_variants() {
         let b = body("x", "m");
-        assert_eq!(GoogleError::from_status(401, &b, false, None), GoogleError::Unauthorized);
-        assert_eq!(GoogleError::from_status(404, &b, false, None), GoogleError::NotFound);
-        assert_eq!(GoogleError::from_status(409, &b, false, None), GoogleError::Duplicate);
+        assert_eq!(
+            GoogleError::from_status(401, &b, false, None),
+            GoogleError::Unauthorized
+        );
+        assert_eq!(
+            GoogleError::from_status(404, &b, false, None),
+            GoogleError::NotFound
+        );
+        assert_eq!(
+            GoogleError::from_status(409, &b, false, None),
+            GoogleError::Duplicate
+        );
         assert_eq!(GoogleError::from_status(410, &b, false, None), GoogleError::Gone);
-        assert_eq!(GoogleError::from_status(410, &b, true, None), GoogleError::FullSyncRequired);
+        assert_eq!(
+            GoogleError::from_status(410, &b, true, None),
+            GoogleError::FullSyncRequired
+        );
         assert_eq!(
             GoogleError::from_status(410, &body("fullSyncRequired", "m"), false, None),
             GoogleError::FullSyncRequired
         );
-        assert_eq!(GoogleError::from_status(412, &b, false, None), GoogleError::PreconditionFailed);
+        assert_eq!(
+            GoogleError::from_status(412, &b, false, None),
+            GoogleError::PreconditionFailed
+        );
         assert_eq!(
             GoogleError::from_status(429, b"", false, Some(Duration::from_secs(3))),
             GoogleError::RateLimited {
@@ -226,7 +241,12 @@ mod tests {
             }
         );
         assert_eq!(
-            GoogleError::from_status(400, &body("timeRangeEmpty", "The specified time range is empty."), false, None),
+            GoogleError::from_status(
+                400,
+                &body("timeRangeEmpty", "The specified time range is empty."),
+                false,
+                None
+            ),
             GoogleError::BadRequest {
                 reason: "timeRangeEmpty".into(),
                 message: "The specified time range is empty.".into(),
@@ -266,7 +286,10 @@ mod tests {
             (GoogleError::Gone, "NOT_FOUND"),
             (GoogleError::Duplicate, "CONFLICT"),
             (GoogleError::PreconditionFailed, "CONFLICT"),
-            (GoogleError::RateLimited { retry_after: None }, "UPSTREAM_UNAVAILABLE"),
+            (
+                GoogleError::RateLimited { retry_after: None },
+                "UPSTREAM_UNAVAILABLE",
+            ),
             (GoogleError::Unavailable { status: 503 }, "UPSTREAM_UNAVAILABLE"),
             (GoogleError::Transport("timeout".into()), "UPSTREAM_UNAVAILABLE"),
             (
@@ -300,6 +323,9 @@ mod tests {
             assert!(!app.client_message().contains("SELECT"));
         }
         let app = AppError::from(GoogleError::NeedsReauth { email: "a@x".into() });
-        assert_eq!(app.client_message(), "the Google account a@x must be connected again");
+        assert_eq!(
+            app.client_message(),
+            "the Google account a@x must be connected again"
+        );
     }
 }

@@ -491,8 +491,12 @@ mod tests {
         let event = Event {
             id: Some("chronos0001".into()),
             summary: Some("Lunch".into()),
-            start: Some(EventDateTime::all_day(NaiveDate::from_ymd_opt(2024, 5, 1).unwrap())),
-            end: Some(EventDateTime::all_day(NaiveDate::from_ymd_opt(2024, 5, 2).unwrap())),
+            start: Some(EventDateTime::all_day(
+                NaiveDate::from_ymd_opt(2024, 5, 1).unwrap(),
+            )),
+            end: Some(EventDateTime::all_day(
+                NaiveDate::from_ymd_opt(2024, 5, 2).unwrap(),
+            )),
             ical_uid: Some("u@x".into()),
             sequence: Some(0),
             extended_properties: Some(ExtendedProperties {
@@ -525,7 +529,10 @@ mod tests {
             time_zone: Some("Europe/Paris".into()),
             ..Default::default()
         };
-        assert_eq!(local.instant(), Some(Utc.with_ymd_and_hms(2024, 7, 1, 7, 30, 0).unwrap()));
+        assert_eq!(
+            local.instant(),
+            Some(Utc.with_ymd_and_hms(2024, 7, 1, 7, 30, 0).unwrap())
+        );
         let no_zone = EventDateTime {
             date_time: Some("2024-07-01T09:30:00".into()),
             ..Default::default()
@@ -562,7 +569,11 @@ mod tests {
 
     #[test]
     fn channel_expiration_is_read_as_string_or_number_and_written_as_string() {
-        for raw in [json!("1700000000000"), json!(1_700_000_000_000_i64), json!(1.7e12)] {
+        for raw in [
+            json!("1700000000000"),
+            json!(1_700_000_000_000_i64),
+            json!(1.7e12),
+        ] {
             let c: Channel = serde_json::from_value(json!({"id": "c", "expiration": raw})).unwrap();
             assert_eq!(c.expiration, Some(1_700_000_000_000));
             assert_eq!(

@@ -1,17 +1,17 @@
 //! Google OAuth 2.0 (web server flow with PKCE) and OpenID Connect userinfo, on the `oauth2` crate.
 //!
-//! Endpoints come from [`GoogleSettings`]: authorize = accounts URL + `/o/oauth2/v2/auth`, token = OAuth URL
-//! + `/token`, revoke = OAuth URL + `/revoke`, userinfo = API URL + `/oauth2/v3/userinfo`. Token calls are
-//! retried on 429, 5xx and transport failures like every other Google call; `invalid_grant` is never
-//! retried and surfaces as [`GoogleError::InvalidGrant`].
+//! Endpoints come from [`GoogleSettings`]: authorize is the accounts URL with `/o/oauth2/v2/auth`, token
+//! and revoke are the OAuth URL with `/token` and `/revoke`, userinfo is the API URL with
+//! `/oauth2/v3/userinfo`. Token calls are retried on 429, 5xx and transport failures like every other
+//! Google call; `invalid_grant` is never retried and surfaces as [`GoogleError::InvalidGrant`].
 
-use std::{borrow::Cow, fmt, time::Duration};
+use std::{borrow::Cow, fmt, future::Future, pin::Pin, time::Duration};
 
 use chrono::{DateTime, Utc};
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope, TokenResponse,
+    TokenUrl,
     basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse},
 };
 use url::Url;
@@ -21,7 +21,7 @@ use crate::{config::GoogleSettings, crypto::SecretString};
 use super::{
     error::GoogleError,
     models::UserInfo,
-    retry::{self, AttemptError, Failure, RetryPolicy},
+    retry::{AttemptError, Backoff, Failure, RetryPolicy},
     transport::{self, RawResponse},
 };
 
@@ -98,7 +98,7 @@ impl TokenSet {
 #[derive(Clone)]
 pub struct OAuthClient {
     client: GoogleOAuth2,
-    http: reqwest::Client,
+    http: OAuthHttp,
     revoke_url: Url,
     userinfo_url: Url,
     retry: RetryPolicy,
@@ -133,7 +133,9 @@ impl OAuthClient {
             .set_token_uri(token_url);
         Ok(Self {
             client,
-            http: transport::http_client(OAUTH_TIMEOUT)?,
+            http: OAuthHttp {
+                client: transport::http_client(OAUTH_TIMEOUT)?,
+            },
             revoke_url: transport::endpoint(&settings.oauth_url, "revoke")?,
             userinfo_url: transport::endpoint(&settings.api_url, "oauth2/v3/userinfo")?,
             retry: RetryPolicy::default(),
@@ -186,70 +188,93 @@ impl OAuthClient {
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|e| GoogleError::Config(format!("invalid OAuth redirect URI: {e}")))?;
         let code = AuthorizationCode::new(code.to_owned());
-        let http = |request: oauth2::HttpRequest| send_oauth(&self.http, request);
-        let response = retry::run(&self.retry, || async {
+        let mut backoff = Backoff::new(&self.retry);
+        let response = loop {
             let result: TokenResult = self
                 .client
                 .exchange_code(code.clone())
                 .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose().clone()))
                 .set_redirect_uri(Cow::Borrowed(&redirect))
-                .request_async(&http)
+                .request_async(&self.http)
                 .await;
-            result.map_err(classify_token_error)
-        })
-        .await?;
+            match result.map_err(classify_token_error) {
+                Ok(response) => break response,
+                Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+                Err(e) => return Err(e.error),
+            }
+        };
         Ok(TokenSet::from_response(&response, None))
     }
 
     /// A new access token. Google usually sends no new refresh token: the one used is kept in the result.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, GoogleError> {
         let token = RefreshToken::new(refresh_token.expose().clone());
-        let http = |request: oauth2::HttpRequest| send_oauth(&self.http, request);
-        let response = retry::run(&self.retry, || async {
+        let mut backoff = Backoff::new(&self.retry);
+        let response = loop {
             let result: TokenResult = self
                 .client
                 .exchange_refresh_token(&token)
-                .request_async(&http)
+                .request_async(&self.http)
                 .await;
-            result.map_err(classify_token_error)
-        })
-        .await?;
+            match result.map_err(classify_token_error) {
+                Ok(response) => break response,
+                Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+                Err(e) => return Err(e.error),
+            }
+        };
         Ok(TokenSet::from_response(&response, Some(refresh_token)))
     }
 
     /// Revokes a token (an access token revokes its refresh token too, and vice versa). A token Google no
     /// longer knows (`invalid_token`) counts as revoked.
     pub async fn revoke(&self, token: &SecretString) -> Result<(), GoogleError> {
-        let raw = retry::run(&self.retry, || async {
+        let mut backoff = Backoff::new(&self.retry);
+        let raw = loop {
             let request = self
                 .http
+                .client
                 .post(self.revoke_url.clone())
                 .form(&[("token", token.expose().as_str())]);
-            let raw = transport::send_once(request).await?;
-            if raw.is_success() || is_oauth_error(&raw, "invalid_token") {
-                Ok(raw)
-            } else if raw.status >= 500 || raw.status == 429 {
-                Err(transport::status_error(raw.status, &raw.headers, &raw.body, false))
-            } else {
-                Err(AttemptError::permanent(oauth_status_error(&raw)))
+            let attempt = match transport::send_once(request).await {
+                Ok(raw) if raw.is_success() || is_oauth_error(&raw, "invalid_token") => Ok(raw),
+                Ok(raw) if raw.status >= 500 || raw.status == 429 => Err(transport::status_error(
+                    raw.status,
+                    &raw.headers,
+                    &raw.body,
+                    false,
+                )),
+                Ok(raw) => Err(AttemptError::permanent(oauth_status_error(&raw))),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(raw) => break raw,
+                Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+                Err(e) => return Err(e.error),
             }
-        })
-        .await?;
+        };
         tracing::debug!(status = raw.status, "Google token revoked");
         Ok(())
     }
 
     /// The signed-in user's identity.
     pub async fn userinfo(&self, access_token: &SecretString) -> Result<UserInfo, GoogleError> {
-        let raw = retry::run(&self.retry, || async {
+        let mut backoff = Backoff::new(&self.retry);
+        let raw = loop {
             let request = self
                 .http
+                .client
                 .get(self.userinfo_url.clone())
                 .bearer_auth(access_token.expose());
-            let raw = transport::send_once(request).await?;
-            transport::check_status(raw, false)
-        })
-        .await?;
+            let attempt = match transport::send_once(request).await {
+                Ok(raw) => transport::check_status(raw, false),
+                Err(e) => Err(e),
+            };
+            match attempt {
+                Ok(raw) => break raw,
+                Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+                Err(e) => return Err(e.error),
+            }
+        };
         let info: UserInfo = serde_json::from_slice(&raw.body)
             .map_err(|_| GoogleError::InvalidResponse("userinfo is not JSON".into()))?;
         if info.sub.is_empty() {
@@ -270,6 +295,22 @@ enum OAuthHttpError {
     },
     #[error("{message}")]
     Transport { failure: Failure, message: String },
+}
+
+/// The token endpoint's HTTP client for `oauth2`: our reqwest client (no redirects, timeouts), with 429/5xx
+/// surfaced as errors for the retry loop.
+#[derive(Clone)]
+struct OAuthHttp {
+    client: reqwest::Client,
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp {
+    type Error = OAuthHttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, OAuthHttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(send_oauth(&self.client, request))
+    }
 }
 
 async fn send_oauth(
@@ -305,7 +346,9 @@ async fn send_oauth(
 }
 
 /// Never formats the parse error's body: it may hold tokens.
-fn classify_token_error(e: RequestTokenError<OAuthHttpError, BasicErrorResponse>) -> AttemptError<GoogleError> {
+fn classify_token_error(
+    e: RequestTokenError<OAuthHttpError, BasicErrorResponse>,
+) -> AttemptError<GoogleError> {
     match e {
         RequestTokenError::ServerResponse(response) => match response.error() {
             BasicErrorResponseType::InvalidGrant => AttemptError::permanent(GoogleError::InvalidGrant),

@@ -2,7 +2,7 @@
 //!
 //! The policy is pure: it classifies a [`Failure`] and computes a delay from the attempt number, an optional
 //! `Retry-After` and a jitter function passed in, so every rule is unit-tested without a clock or a network.
-//! [`run`] is the small async loop that applies it.
+//! [`Backoff`] applies it to the attempts of one call.
 //!
 //! Retried: 429; 403 with reason `rateLimitExceeded` or `userRateLimitExceeded`; 500, 502, 503, 504;
 //! timeouts; connection failures (refused, reset, dropped before the response was complete).
@@ -14,7 +14,7 @@
 //! honoured as given. A `Retry-After` longer than [`RetryPolicy::max_retry_after`] ends the retries: the
 //! caller reports "rate limited" instead of holding a worker for minutes.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
@@ -178,33 +178,57 @@ impl<E> AttemptError<E> {
     }
 }
 
-/// Runs `attempt` until it succeeds or the policy gives up; returns the last error.
-pub async fn run<T, E, F, Fut>(policy: &RetryPolicy, mut attempt: F) -> Result<T, E>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, AttemptError<E>>>,
-{
-    let mut retries = 0;
-    loop {
-        match attempt().await {
-            Ok(value) => return Ok(value),
-            Err(failed) => {
-                let decision = policy.decide(retries, &failed.failure, failed.retry_after, |ceiling| {
-                    full_jitter(&mut rand::rng(), ceiling)
-                });
-                match decision {
-                    Decision::GiveUp => return Err(failed.error),
-                    Decision::RetryAfter(delay) => {
-                        tracing::debug!(
-                            retry = retries + 1,
-                            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                            failure = ?failed.failure,
-                            "retrying a Google call"
-                        );
-                        tokio::time::sleep(delay).await;
-                        retries += 1;
-                    }
-                }
+/// The retries of one call: after each failed attempt, [`Backoff::wait`] sleeps as the policy says and
+/// tells whether to try again.
+///
+/// ```text
+/// let mut backoff = Backoff::new(&policy);
+/// loop {
+///     match attempt().await {
+///         Ok(v) => break v,
+///         Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+///         Err(e) => return Err(e.error),
+///     }
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Backoff<'a> {
+    policy: &'a RetryPolicy,
+    retries: u32,
+}
+
+impl<'a> Backoff<'a> {
+    pub fn new(policy: &'a RetryPolicy) -> Self {
+        Self { policy, retries: 0 }
+    }
+
+    /// Retries made so far.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// Starts the budget again (after progress, e.g. some parts of a batch succeeded).
+    pub fn reset(&mut self) {
+        self.retries = 0;
+    }
+
+    /// Decides after a failed attempt; when retrying, sleeps first and returns `true`.
+    pub async fn wait(&mut self, failure: &Failure, retry_after: Option<Duration>) -> bool {
+        let decision = self.policy.decide(self.retries, failure, retry_after, |ceiling| {
+            full_jitter(&mut rand::rng(), ceiling)
+        });
+        match decision {
+            Decision::GiveUp => false,
+            Decision::RetryAfter(delay) => {
+                self.retries += 1;
+                tracing::debug!(
+                    retry = self.retries,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    failure = ?failure,
+                    "retrying a Google call"
+                );
+                tokio::time::sleep(delay).await;
+                true
             }
         }
     }
@@ -329,8 +353,14 @@ mod tests {
                 Decision::RetryAfter(_)
             ));
         }
-        assert_eq!(p.decide(5, &Failure::Connection, None, max_jitter), Decision::GiveUp);
-        assert_eq!(p.decide(6, &Failure::Connection, None, max_jitter), Decision::GiveUp);
+        assert_eq!(
+            p.decide(5, &Failure::Connection, None, max_jitter),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            p.decide(6, &Failure::Connection, None, max_jitter),
+            Decision::GiveUp
+        );
         let none = RetryPolicy::none();
         assert_eq!(none.decide(0, &status(503), None, max_jitter), Decision::GiveUp);
     }
@@ -348,7 +378,11 @@ mod tests {
             Failure::status(403, Some("quotaExceeded")),
             Failure::Permanent,
         ] {
-            assert_eq!(p.decide(0, &f, Some(Duration::ZERO), max_jitter), Decision::GiveUp, "{f:?}");
+            assert_eq!(
+                p.decide(0, &f, Some(Duration::ZERO), max_jitter),
+                Decision::GiveUp,
+                "{f:?}"
+            );
         }
     }
 
@@ -381,7 +415,10 @@ mod tests {
 
     #[test]
     fn retry_after_parses_seconds_and_http_dates() {
-        let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0).single().expect("date");
+        let now = Utc
+            .with_ymd_and_hms(2015, 10, 21, 7, 28, 0)
+            .single()
+            .expect("date");
         assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
         assert_eq!(
@@ -398,11 +435,26 @@ mod tests {
         }
     }
 
+    /// The loop every caller writes, as a function for the test.
+    async fn run<T, E>(
+        policy: &RetryPolicy,
+        mut attempt: impl FnMut() -> Result<T, AttemptError<E>>,
+    ) -> Result<T, E> {
+        let mut backoff = Backoff::new(policy);
+        loop {
+            match attempt() {
+                Ok(v) => return Ok(v),
+                Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,
+                Err(e) => return Err(e.error),
+            }
+        }
+    }
+
     #[tokio::test]
-    async fn run_retries_until_success_and_reports_the_last_error() {
+    async fn backoff_retries_until_success_and_reports_the_last_error() {
         let policy = RetryPolicy::with_base_delay(Duration::from_millis(1));
         let calls = AtomicU32::new(0);
-        let result: Result<u32, &str> = run(&policy, || async {
+        let result: Result<u32, &str> = run(&policy, || {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             if n < 3 {
                 Err(AttemptError {
@@ -419,7 +471,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 4);
 
         let calls = AtomicU32::new(0);
-        let result: Result<(), &str> = run(&policy, || async {
+        let result: Result<(), &str> = run(&policy, || {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(AttemptError {
                 error: "down",
@@ -432,12 +484,26 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 6, "one attempt and five retries");
 
         let calls = AtomicU32::new(0);
-        let result: Result<(), &str> = run(&policy, || async {
+        let result: Result<(), &str> = run(&policy, || {
             calls.fetch_add(1, Ordering::SeqCst);
             Err(AttemptError::permanent("bad request"))
         })
         .await;
         assert_eq!(result, Err("bad request"));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn backoff_reset_restores_the_budget() {
+        let policy = RetryPolicy {
+            max_retries: 1,
+            ..RetryPolicy::with_base_delay(Duration::from_millis(1))
+        };
+        let mut backoff = Backoff::new(&policy);
+        assert!(backoff.wait(&Failure::Timeout, None).await);
+        assert!(!backoff.wait(&Failure::Timeout, None).await);
+        backoff.reset();
+        assert_eq!(backoff.retries(), 0);
+        assert!(backoff.wait(&Failure::Timeout, None).await);
     }
 }

@@ -72,7 +72,10 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> AttemptError<GoogleError> {
     } else if e.is_connect() {
         (Failure::Connection, "connection failed")
     } else if e.is_body() || e.is_decode() {
-        (Failure::Connection, "connection closed before the response was complete")
+        (
+            Failure::Connection,
+            "connection closed before the response was complete",
+        )
     } else {
         (Failure::Connection, "connection closed without a response")
     };
@@ -84,16 +87,27 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> AttemptError<GoogleError> {
 }
 
 /// Sends once and reads the whole body (a body cut short is a connection failure, so it is retried).
-pub(crate) async fn send_once(request: reqwest::RequestBuilder) -> Result<RawResponse, AttemptError<GoogleError>> {
+pub(crate) async fn send_once(
+    request: reqwest::RequestBuilder,
+) -> Result<RawResponse, AttemptError<GoogleError>> {
     let response = request.send().await.map_err(|e| transport_error(&e))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-    Ok(RawResponse { status, headers, body })
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A non-success answer as an attempt error: classified for retrying, mapped for the caller.
-pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8], listing: bool) -> AttemptError<GoogleError> {
+pub(crate) fn status_error(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    listing: bool,
+) -> AttemptError<GoogleError> {
     let retry_after = retry_after_of(headers);
     let reason = GoogleErrorBody::parse(body).and_then(|b| b.reason().map(str::to_owned));
     AttemptError {
@@ -104,7 +118,10 @@ pub(crate) fn status_error(status: u16, headers: &HeaderMap, body: &[u8], listin
 }
 
 /// `Ok` for 2xx, else the classified error.
-pub(crate) fn check_status(raw: RawResponse, listing: bool) -> Result<RawResponse, AttemptError<GoogleError>> {
+pub(crate) fn check_status(
+    raw: RawResponse,
+    listing: bool,
+) -> Result<RawResponse, AttemptError<GoogleError>> {
     if raw.is_success() {
         Ok(raw)
     } else {
@@ -119,14 +136,20 @@ mod tests {
     #[test]
     fn endpoints_keep_the_base_path() {
         let root = Url::parse("https://oauth2.googleapis.com").unwrap();
-        assert_eq!(endpoint(&root, "/token").unwrap().as_str(), "https://oauth2.googleapis.com/token");
+        assert_eq!(
+            endpoint(&root, "/token").unwrap().as_str(),
+            "https://oauth2.googleapis.com/token"
+        );
         let prefixed = Url::parse("http://127.0.0.1:9/google").unwrap();
         assert_eq!(
             endpoint(&prefixed, "o/oauth2/v2/auth").unwrap().as_str(),
             "http://127.0.0.1:9/google/o/oauth2/v2/auth"
         );
         let slashed = Url::parse("http://127.0.0.1:9/google/").unwrap();
-        assert_eq!(endpoint(&slashed, "/revoke").unwrap().as_str(), "http://127.0.0.1:9/google/revoke");
+        assert_eq!(
+            endpoint(&slashed, "/revoke").unwrap().as_str(),
+            "http://127.0.0.1:9/google/revoke"
+        );
     }
 
     #[test]

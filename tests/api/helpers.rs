@@ -3,10 +3,17 @@
 //! The database is a temporary SQLite file, or a fresh PostgreSQL database created on the server named by
 //! `TEST_DATABASE_URL` (and dropped when the test ends), so tests run in parallel on either backend.
 
-use std::{path::Path, sync::LazyLock};
+use std::{
+    path::Path,
+    sync::{Arc, LazyLock},
+};
 
-use chronos::{app::Application, config::Settings};
-use reqwest::{Client, Response, StatusCode, header};
+use chronos::{
+    app::Application,
+    config::{GoogleSettings, Settings},
+};
+use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use reqwest::{Client, Response, StatusCode, cookie::CookieStore, cookie::Jar, header};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -94,13 +101,56 @@ fn replace_database(url: &str, name: &str) -> String {
     parsed.to_string()
 }
 
+/// The server side of a test: Chronos, its database and the Google emulator.
+pub struct Server {
+    pub db: TestDatabase,
+    pub emulator: RunningEmulator,
+    settings: Settings,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+struct Running {
+    address: String,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    async fn start(&self) -> String {
+        let app = Application::build(self.settings.clone(), true)
+            .await
+            .expect("build app");
+        let address = format!("http://{}", app.local_addr());
+        let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        *self.running.lock().await = Some(Running {
+            address: address.clone(),
+            shutdown,
+            task,
+        });
+        address
+    }
+
+    async fn stop(&self) {
+        if let Some(running) = self.running.lock().await.take() {
+            let _ = running.shutdown.send(());
+            running
+                .task
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+/// One browser (its own cookie jar) talking to the shared server.
 pub struct TestApp {
     pub address: String,
     pub client: Client,
-    pub db: TestDatabase,
-    pub settings: Settings,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    jar: Arc<Jar>,
+    pub server: Arc<Server>,
 }
 
 impl TestApp {
@@ -112,54 +162,97 @@ impl TestApp {
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
         LazyLock::force(&TRACING);
         let db = TestDatabase::create().await;
+        let emulator = Emulator::spawn(EmulatorConfig::default())
+            .await
+            .expect("spawn emulator");
         let mut settings = Settings::for_local(&db.url, db.dir()).expect("test settings");
+        let google = url::Url::parse(&emulator.base_url()).expect("emulator URL");
+        settings.google = GoogleSettings::single_host(&google);
         configure(&mut settings);
-        let app = Application::build(settings, true).await.expect("build app");
-        let address = format!("http://{}", app.local_addr());
-        let settings = app.state().settings.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
+        let server = Arc::new(Server {
+            db,
+            emulator,
+            settings,
+            running: tokio::sync::Mutex::new(None),
+        });
+        let address = server.start().await;
+        Self::browser(address, server)
+    }
+
+    fn browser(address: String, server: Arc<Server>) -> Self {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
         Self {
             address,
-            client: browser_client(),
-            db,
-            settings,
-            shutdown: Some(tx),
-            server: Some(server),
+            client,
+            jar,
+            server,
         }
     }
 
+    /// Another browser on the same server, with no cookies.
+    pub fn new_browser(&self) -> Self {
+        Self::browser(self.address.clone(), self.server.clone())
+    }
+
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+
+    /// Stops the server and starts it again on the same database; this browser follows it to the new port.
+    pub async fn restart(&mut self) {
+        self.server.stop().await;
+        self.address = self.server.start().await;
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.server.settings
+    }
+
+    pub fn emulator(&self) -> &google_emulator::Emulator {
+        &self.server.emulator.emulator
+    }
+
+    pub fn emulator_url(&self, path: &str) -> String {
+        format!("{}{}", self.server.emulator.base_url(), path)
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
 
+    /// The value of a cookie this browser holds for the server.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let url = url::Url::parse(&self.address).expect("address");
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
-    /// POST /graphql as the SPA does.
+    /// POST /graphql as the SPA does: JSON, with the CSRF cookie's value in `X-CSRF-Token` when it has one.
     pub async fn post_graphql(&self, query: &str, variables: Value) -> Response {
-        self.client
+        let mut request = self
+            .client
             .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("POST /graphql")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = self.cookie("chronos_csrf") {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send().await.expect("POST /graphql")
     }
 
     /// POST /graphql and return the JSON body.
@@ -167,6 +260,13 @@ impl TestApp {
         let response = self.post_graphql(query, variables).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.expect("JSON body")
+    }
+
+    /// POST /graphql expecting data without errors; returns `data`.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let body = self.graphql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
     }
 
     pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Response {
@@ -178,15 +278,83 @@ impl TestApp {
             .await
             .expect("POST")
     }
+
+    /// Runs the OAuth flow in this browser: `mutation` (startGoogleSignIn or connectGoogleAccount) with
+    /// `loginHint`, Google's consent (the emulator consents at once), and the callback. Returns where the
+    /// callback redirected.
+    pub async fn google_flow(&self, mutation: &str, email: &str) -> String {
+        let query = format!("mutation($hint: String) {{ {mutation}(loginHint: $hint) {{ url }} }}");
+        let data = self.data(&query, json!({ "hint": email })).await;
+        let authorize = data[mutation]["url"]
+            .as_str()
+            .expect("authorization URL")
+            .to_string();
+        let consent = self.client.get(&authorize).send().await.expect("GET authorize");
+        assert_eq!(consent.status(), StatusCode::FOUND, "the emulator redirects back");
+        let callback = location(&consent);
+        assert!(
+            callback.starts_with(&self.address),
+            "callback {callback} on this server"
+        );
+        let landing = self.client.get(&callback).send().await.expect("GET callback");
+        assert_eq!(landing.status(), StatusCode::FOUND);
+        location(&landing)
+    }
+
+    /// Signs in as the Google account `email` (created at the emulator when new).
+    pub async fn sign_in(&self, email: &str) {
+        let landing = self.google_flow("startGoogleSignIn", email).await;
+        assert!(!landing.contains("error="), "sign-in failed: {landing}");
+    }
+
+    /// Connects another Google account to the signed-in user.
+    pub async fn connect_account(&self, email: &str) -> String {
+        self.google_flow("connectGoogleAccount", email).await
+    }
+
+    pub async fn me(&self) -> Value {
+        self.data("{ me { id email name } }", json!({})).await["me"].clone()
+    }
+
+    pub async fn accounts(&self) -> Value {
+        self.data("{ accounts { id email status } }", json!({})).await["accounts"].clone()
+    }
+
+    pub async fn sessions(&self) -> Value {
+        self.data(
+            "{ sessions { id current userAgent createdAt lastSeenAt } }",
+            json!({}),
+        )
+        .await["sessions"]
+            .clone()
+    }
+
+    pub async fn revoke_session(&self, id: &str) -> Value {
+        self.graphql(
+            "mutation($id: ID!) { revokeSession(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await
+    }
+
+    pub async fn disconnect_account(&self, id: &str) -> Value {
+        self.graphql(
+            "mutation($id: ID!) { disconnectGoogleAccount(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await
+    }
+
+    pub async fn sign_out(&self) -> Value {
+        self.graphql("mutation { signOut }", json!({})).await
+    }
 }
 
-/// A client that keeps cookies and does not follow redirects, like a browser tab we can inspect.
-pub fn browser_client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+pub fn location(response: &Response) -> String {
+    response.headers()[header::LOCATION]
+        .to_str()
+        .expect("ascii Location")
+        .to_string()
 }
 
 /// The `extensions.code` of the first error of a GraphQL response.
