@@ -1,0 +1,96 @@
+//! Emulator options. Behaviours the reference marks [unverified] are switches here.
+
+/// How repeated `privateExtendedProperty` / `sharedExtendedProperty` filters combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExtPropMatch {
+    /// Every constraint must match (the API reference).
+    #[default]
+    All,
+    /// Any constraint may match (the extended-properties guide).
+    Any,
+}
+
+impl std::str::FromStr for ExtPropMatch {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "all" | "and" => Ok(Self::All),
+            "any" | "or" => Ok(Self::Any),
+            other => Err(format!("expected all|any, got {other}")),
+        }
+    }
+}
+
+/// Every option of the emulator. `Default` gives Google's documented behaviour.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// When set, only this OAuth client id is accepted.
+    pub client_id: Option<String>,
+    /// When set, only this OAuth client secret is accepted.
+    pub client_secret: Option<String>,
+    /// Allowed redirect URIs; empty accepts any.
+    pub redirect_uris: Vec<String>,
+    /// Lifetime of access tokens, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Cap on push channel lifetimes, in seconds.
+    pub max_channel_ttl_secs: u64,
+    /// Largest number of parts accepted in one batch request.
+    pub max_batch_parts: usize,
+    /// Account used by the authorization endpoint when no `login_hint` is given.
+    pub default_account_email: String,
+    /// How repeated extended-property filters combine.
+    pub ext_prop_match: ExtPropMatch,
+    /// `reason` of the 410 answered when deleting an already deleted event.
+    pub delete_deleted_reason: String,
+    /// Whether batch response `Content-ID`s are wrapped in angle brackets.
+    pub batch_content_id_brackets: bool,
+    /// When set, list pages hold at most this many items whatever `maxResults` says.
+    pub page_size_cap: Option<usize>,
+    /// Whether OAuth scopes are checked on Calendar API calls.
+    pub enforce_scopes: bool,
+    /// Whether `If-None-Match` on a GET answers 304 when the etag matches.
+    pub if_none_match_not_modified: bool,
+    /// Whether a refresh token is only issued on the first offline consent of a
+    /// client (or with `prompt=consent`), as Google does.
+    pub refresh_token_only_on_first_consent: bool,
+    /// Whether `syncToken` combined with `showDeleted=false` is refused with 400.
+    pub sync_token_rejects_show_deleted_false: bool,
+    /// Largest number of instances produced for one recurring event in one list.
+    pub max_expanded_instances: usize,
+    /// How many times a push notification is retried after a 5xx or a transport error.
+    pub push_retries: u32,
+    /// First retry delay of push notifications, in milliseconds (doubles each time).
+    pub push_retry_base_ms: u64,
+    /// How many request log entries are kept.
+    pub request_log_limit: usize,
+    /// When set, `updatedMin` older than this many days answers 410 updatedMinTooLongAgo.
+    pub updated_min_max_age_days: Option<u64>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            client_id: None,
+            client_secret: None,
+            redirect_uris: Vec::new(),
+            access_token_ttl_secs: 3599,
+            max_channel_ttl_secs: 604_800,
+            max_batch_parts: 1000,
+            default_account_email: "user@example.com".to_owned(),
+            ext_prop_match: ExtPropMatch::All,
+            delete_deleted_reason: "deleted".to_owned(),
+            batch_content_id_brackets: true,
+            page_size_cap: None,
+            enforce_scopes: true,
+            if_none_match_not_modified: true,
+            refresh_token_only_on_first_consent: false,
+            sync_token_rejects_show_deleted_false: false,
+            max_expanded_instances: 2500,
+            push_retries: 3,
+            push_retry_base_ms: 100,
+            request_log_limit: 10_000,
+            updated_min_max_age_days: None,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the emulator on a free port, driven over real HTTP.
+
+mod batch;
+mod cli;
+mod control;
+mod events;
+mod helpers;
+mod oauth;
+mod push;
+mod recurring;
+mod sync;
