@@ -140,7 +140,12 @@ pub async fn faults(
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let mut resp = match fault.as_ref().and_then(|f| fault_response(f, &path)) {
-        Some(r) => r,
+        Some(r) => {
+            // hyper closes a keep-alive connection whose request body is unread, without
+            // `Connection: close`: the client's next request on it then fails with a broken pipe.
+            let _ = axum::body::to_bytes(req.into_body(), usize::MAX).await;
+            r
+        }
         None => next.run(req).await,
     };
     if let Some(t) = template {
