@@ -50,14 +50,7 @@ INT64 = re.compile(r"^-?\d+$")
 
 # Deviations of the emulator from Google found by this suite, by test name. These tests must fail
 # (xfail); once the emulator is fixed they pass, and the run fails until the entry is removed.
-KNOWN_BUGS: dict[str, str] = {
-    "insert with a local dateTime + timeZone answers an RFC 3339 offset": (
-        "start/end.dateTime are stored and echoed as sent, e.g. '2026-06-01T09:00:00' with no offset "
-        "(Event.start.dateTime has format date-time)"
-    ),
-    "insert with null fields answers without them": "explicit nulls in an insert/PUT body are echoed as null",
-    "insert with a field outside the Event schema never echoes it": "unknown body fields are stored and echoed",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 class ConformanceError(AssertionError):

@@ -5,6 +5,7 @@ pub mod events;
 pub mod list;
 pub mod model;
 pub mod recurrence;
+pub mod schema;
 pub mod sync;
 
 use axum::Router;

@@ -9,6 +9,7 @@ use chrono::{Duration, DurationRound, Timelike};
 use serde_json::{Map, Value, json};
 
 use super::model::{self, render};
+use super::schema::retain_event_fields;
 use super::{begin, check_if_match, etag_matches, json_body, json_response, resolve_calendar};
 use crate::Emulator;
 use crate::auth::Need;
@@ -87,6 +88,7 @@ pub fn insert_into(
     mut body: Map<String, Value>,
     import: bool,
 ) -> Result<Value, ApiError> {
+    retain_event_fields(&mut body, false);
     model::strip_read_only(&mut body, import);
     body.remove("recurringEventId");
     body.remove("originalStartTime");
@@ -109,6 +111,7 @@ pub fn insert_into(
         _ => {}
     }
     model::validate(&body, false)?;
+    model::normalize_date_times(&mut body, cal.tz());
     let now = util::rfc3339_millis(st.now());
     let etag = st.next_etag();
     body.insert("kind".into(), json!("calendar#event"));
@@ -180,6 +183,8 @@ fn finalize_update(
     }
     set_defaults(new);
     model::validate(new, is_instance)?;
+    let cal_tz = st.calendars.get(calendar_id).map_or(chrono_tz::UTC, |c| c.tz());
+    model::normalize_date_times(new, cal_tz);
     let now = util::rfc3339_millis(st.now());
     new.insert("updated".into(), json!(now));
     new.insert("etag".into(), json!(st.next_etag()));
@@ -212,6 +217,8 @@ fn write_existing(
         actor,
         event_id,
     } = *target;
+    // A PATCH body keeps its nulls: they delete fields in the merge.
+    retain_event_fields(&mut body, mode == Mode::Patch);
     model::strip_read_only(&mut body, false);
     let cal = st.calendars.get(calendar_id).ok_or_else(ApiError::not_found)?;
     let tz = cal.tz();
@@ -237,6 +244,8 @@ fn write_existing(
         Mode::Patch => {
             let mut m = old.clone();
             model::merge_patch(&mut m, &body);
+            // Nulls the merge keeps (inside replaced arrays) are unset fields too.
+            retain_event_fields(&mut m, false);
             m
         }
     };
@@ -318,7 +327,9 @@ pub async fn import(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (caller, _) = begin(&emu, &headers, q.as_deref(), Need::EventsWrite)?;
-    let body = json_body(&body)?;
+    let mut body = json_body(&body)?;
+    // The organizer below is copied from the body as sent, so the body is cleaned here already.
+    retain_event_fields(&mut body, false);
     let Some(ical) = body
         .get("iCalUID")
         .and_then(Value::as_str)
@@ -343,7 +354,10 @@ pub async fn import(
         Some(id) => {
             let mut body = body;
             body.remove("id");
-            let organizer = body.get("organizer").cloned();
+            let mut organizer = body.get("organizer").cloned();
+            if let Some(Value::Object(org)) = organizer.as_mut() {
+                org.remove("self");
+            }
             let target = Target {
                 calendar_id: &cal_id,
                 actor: &caller.email,
@@ -354,8 +368,8 @@ pub async fn import(
                 && let Some(cal) = st.calendars.get_mut(&cal_id)
                 && let Some(ev) = cal.events.get_mut(&id)
             {
-                ev.res.insert("organizer".into(), org.clone());
-                v["organizer"] = org;
+                ev.res.insert("organizer".into(), org);
+                v = render(&ev.res, &caller.email, &cal_id);
             }
             v
         }

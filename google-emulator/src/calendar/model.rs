@@ -90,9 +90,7 @@ pub fn parse_when(v: Option<&Value>, which: &str) -> Result<When, ApiError> {
                     tz,
                 });
             }
-            let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
-                .map_err(|_| ApiError::invalid(&format!("Invalid {which} time.")))?;
+            let naive = parse_local(s).ok_or_else(|| ApiError::invalid(&format!("Invalid {which} time.")))?;
             let Some(zone) = tz else {
                 return Err(ApiError::required(&format!(
                     "Missing time zone definition for {which} time."
@@ -104,6 +102,52 @@ pub fn parse_when(v: Option<&Value>, which: &str) -> Result<When, ApiError> {
             })
         }
         (None, None) => Err(ApiError::required(&format!("Missing {which} time."))),
+    }
+}
+
+/// A `dateTime` without an offset (a wall-clock time in the `timeZone` beside it).
+fn parse_local(s: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M"))
+        .ok()
+}
+
+fn zone_of(when: &Map<String, Value>) -> Option<chrono_tz::Tz> {
+    when.get("timeZone")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<chrono_tz::Tz>().ok())
+}
+
+/// `dateTime` as Google echoes it: RFC 3339 with an offset, the same instant shown in `zone`
+/// (or with the offset sent when there is no zone). A local time without a zone is read in
+/// `fallback`. `None` when `text` is no date-time.
+fn normalized_date_time(text: &str, zone: Option<chrono_tz::Tz>, fallback: chrono_tz::Tz) -> Option<String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(match zone {
+            Some(zone) => format_in(at.to_utc(), zone),
+            None if at.offset().local_minus_utc() == 0 => format_in(at.to_utc(), chrono_tz::UTC),
+            None => at.format("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        });
+    }
+    let zone = zone.unwrap_or(fallback);
+    Some(format_in(recurrence::localize(parse_local(text)?, zone), zone))
+}
+
+/// Rewrites the `dateTime` of `start`, `end` and `originalStartTime` the way Google stores them,
+/// so that every event read back carries an offset. Runs after [`validate`].
+pub fn normalize_date_times(res: &mut Map<String, Value>, cal_tz: chrono_tz::Tz) {
+    for key in ["start", "end", "originalStartTime"] {
+        let Some(Value::Object(when)) = res.get_mut(key) else {
+            continue;
+        };
+        let zone = zone_of(when);
+        let rendered = when
+            .get("dateTime")
+            .and_then(Value::as_str)
+            .and_then(|text| normalized_date_time(text, zone, cal_tz));
+        if let Some(rendered) = rendered {
+            when.insert("dateTime".into(), Value::String(rendered));
+        }
     }
 }
 

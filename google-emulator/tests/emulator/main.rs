@@ -9,3 +9,4 @@ mod oauth;
 mod push;
 mod recurring;
 mod sync;
+mod wire_format;
