@@ -14,6 +14,7 @@ use crate::{
     error::{AppError, AppResult},
     google::{AccessTokens, CalendarClient, CalendarClientOptions, OAuthClient},
     graphql::{ChronosSchema, build_schema},
+    jobs::{JobQueue, WorkerConfig},
     rate_limit::RateLimiters,
     session::DbSessionStore,
 };
@@ -32,6 +33,8 @@ pub struct App {
     pub rate_limits: RateLimiters,
     /// `None` when no OAuth client is configured: everything needing Google answers a clear error.
     pub google: Option<Google>,
+    /// The background job queue: enqueue here; workers run where SCHEDULER_ENABLED.
+    pub jobs: JobQueue,
     /// Cancelled when the server begins to shut down; long-lived work (websockets, workers) watches it.
     pub shutdown: CancellationToken,
     /// Long-lived tasks that must finish before the process exits.
@@ -89,6 +92,7 @@ impl AppState {
             google,
             sessions: DbSessionStore::new(db.clone()),
             rate_limits: RateLimiters::new(&settings.rate_limits),
+            jobs: JobQueue::new(crate::jobs::handlers(), WorkerConfig::default()),
             db,
             settings,
             schema: build_schema(),
@@ -146,6 +150,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         state.tasks.spawn(maintenance(state.clone()));
+        if state.settings.scheduler_enabled {
+            crate::jobs::start_workers(&state);
+        }
         let router = crate::http::router(state.clone());
         let token = state.shutdown.clone();
         let signal_token = token.clone();

@@ -37,6 +37,10 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Run the whole system on this machine with a built-in Google emulator and two demo accounts.
+    Demo,
+    /// Re-encrypt every encrypted value under the first key of ENCRYPTION_KEYS (resumable).
+    RotateKeys,
 }
 
 #[derive(Subcommand)]
@@ -56,12 +60,35 @@ enum MigrateAction {
     Fresh,
 }
 
+/// Runs `work` on a multi-threaded runtime and turns its outcome into an exit code.
+fn block_on(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "fatal");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
     if let Command::Schema = command {
         print!("{}", crate::graphql::sdl());
         return ExitCode::SUCCESS;
+    }
+    if let Command::Demo = command {
+        let _ = dotenvy::dotenv();
+        return block_on(crate::demo::run());
     }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
@@ -74,28 +101,14 @@ pub fn main() -> ExitCode {
     for warning in &settings.warnings {
         tracing::warn!("{warning}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: could not start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
+    block_on(async move {
         match command {
             Command::Serve { no_migrate } => serve(settings, !no_migrate).await,
             Command::Migrate { action } => migrate(&settings, action).await,
-            Command::Schema => Ok(()),
+            Command::RotateKeys => rotate_keys(&settings).await,
+            Command::Schema | Command::Demo => Ok(()),
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "fatal");
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 async fn serve(settings: Settings, run_migrations: bool) -> anyhow::Result<()> {
@@ -109,6 +122,23 @@ pub fn announce(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on http://{addr}")?;
     stdout.flush()?;
+    Ok(())
+}
+
+async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
+    let db = crate::db::connect(&settings.database_url)
+        .await
+        .context("could not connect to the database")?;
+    let cipher = crate::crypto::Cipher::new(settings.encryption_keys.clone());
+    let report = crate::key_rotation::rotate_all(&db, &cipher)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.client_message()))?;
+    println!(
+        "examined {} encrypted values; re-encrypted {} under key {}",
+        report.examined,
+        report.rotated,
+        cipher.key_ring().primary_id()
+    );
     Ok(())
 }
 

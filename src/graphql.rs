@@ -3,6 +3,9 @@
 use async_graphql::{EmptySubscription, MergedObject, SDLExportOptions, Schema};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
+use crate::calendars::{CalendarsMutation, CalendarsQuery};
+use crate::events::{EventsMutation, EventsQuery};
+use crate::todos::{TodosMutation, TodosQuery};
 
 /// Deepest selection set accepted; the SPA's deepest real query is far below it.
 pub const MAX_DEPTH: usize = 12;
@@ -11,11 +14,11 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(AccountsQuery);
+pub struct QueryRoot(AccountsQuery, CalendarsQuery, EventsQuery, TodosQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(AccountsMutation);
+pub struct MutationRoot(AccountsMutation, CalendarsMutation, EventsMutation, TodosMutation);
 
 pub type ChronosSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

@@ -8,6 +8,7 @@ mod headers;
 mod health;
 mod oauth_callback;
 mod request_id;
+mod webhook;
 
 pub use graphql::ClientInfo;
 
@@ -18,7 +19,7 @@ use axum::{
     body::Body,
     http::{Request, Response, StatusCode},
     middleware,
-    routing::get,
+    routing::{get, post},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -50,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .layer(cookies::session_layer(&state));
     Router::new()
         .merge(with_session)
+        .route("/", get(|| async { axum::response::Redirect::to("/graphql") }))
+        .route("/webhooks/google", post(webhook::google_push))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(|| async { AppError::NotFound("route") })

@@ -19,6 +19,7 @@ mod m20261121_000006_create_todos;
 mod m20261121_000007_create_push_channels;
 mod m20261121_000008_create_sessions;
 mod m20261121_000009_create_jobs;
+mod m20261121_000010_jobs_concurrency;
 
 /// All migrations of Chronos, in the order they apply.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000007_create_push_channels::Migration),
             Box::new(m20261121_000008_create_sessions::Migration),
             Box::new(m20261121_000009_create_jobs::Migration),
+            Box::new(m20261121_000010_jobs_concurrency::Migration),
         ]
     }
 }

@@ -49,6 +49,7 @@ const INDEXES: &[&str] = &[
     "uq_event_links_config_id_source_event_id",
     "uq_events_calendar_id_google_event_id",
     "uq_google_accounts_google_sub",
+    "uq_jobs_concurrency_key",
     "uq_jobs_dedupe_key",
     "uq_push_channels_channel_id",
 ];

@@ -1,6 +1,6 @@
 //! GraphQL types and resolvers of the accounts domain.
 
-use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::EntityTrait;
 use uuid::Uuid;
@@ -45,11 +45,20 @@ pub enum AccountStatus {
 
 /// A Google account connected to the signed-in user.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct GoogleAccount {
     pub id: ID,
     pub email: String,
     pub name: Option<String>,
     pub status: AccountStatus,
+}
+
+#[ComplexObject]
+impl GoogleAccount {
+    /// The account's calendars as last listed from Google (see `refreshCalendars`).
+    async fn calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::calendars::Calendar>> {
+        crate::calendars::AccountCalendarsLoader::load_in(ctx, parse_id(&self.id, "account")?).await
+    }
 }
 
 impl From<google_accounts::Model> for GoogleAccount {

@@ -46,6 +46,8 @@ pub async fn disconnect(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<
             "the only connected Google account cannot be disconnected; it is how you sign in",
         ));
     }
+    // Channels need a valid grant to be stopped: before the revocation.
+    crate::calendars::push::stop_account_channels(state, account.id).await;
     if let (Some(google), Some(sealed)) = (state.google.as_ref(), account.refresh_token.as_ref()) {
         match state
             .cipher

@@ -2,7 +2,8 @@
 //!
 //! A worker takes the next due job (`status = QUEUED AND run_at <= now`, ordered by `run_at`;
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL), sets `RUNNING`, `lease_owner` and `lease_expires_at`,
-//! and renews the lease while it works; a job whose lease expired is queued again.
+//! and renews the lease while it works; a job whose lease expired may be claimed again. See
+//! `crate::jobs`.
 
 use sea_orm::entity::prelude::*;
 
@@ -16,8 +17,8 @@ pub struct Model {
     pub kind: String,
     #[sea_orm(column_type = "JsonBinary")]
     pub payload: Json,
-    /// At most one job per key (unique; NULLs never collide). Clear it when the job finishes
-    /// (DONE / FAILED) so the next job with the same key can be queued.
+    /// At most one job per key (unique; NULLs never collide). Cleared when the job is claimed, so a
+    /// change arriving during the run queues exactly one follow-up job.
     #[sea_orm(unique)]
     pub dedupe_key: Option<String>,
     pub status: JobStatus,
@@ -30,6 +31,9 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// At most one RUNNING job per key (a partial unique index); NULL means no such limit. Last because
+    /// a later migration added it.
+    pub concurrency_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -794,6 +794,7 @@ async fn check_rows(db: &DatabaseConnection) {
         last_error: None,
         created_at: at(8, 0),
         updated_at: at(8, 0),
+        concurrency_key: None,
     };
     round_trip!(
         db,

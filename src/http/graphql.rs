@@ -35,6 +35,12 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
 }
 
+/// Sends the CSRF cookie's value as `X-CSRF-Token` on GraphiQL's requests, as any SPA on Chronos does.
+const CSRF_FETCH: &str = "(()=>{const f=window.fetch.bind(window);window.fetch=(input,init={})=>{\
+const m=document.cookie.match(/(?:^|; )(?:__Host-)?chronos_csrf=([^;]*)/);\
+if(m){const h=new Headers(init.headers||{});h.set('X-CSRF-Token',decodeURIComponent(m[1]));\
+init={...init,headers:h,credentials:'same-origin'};}return f(input,init);};})();";
+
 /// GraphiQL only. A GET never executes an operation, whatever its query string says.
 pub async fn graphiql() -> Response {
     let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
@@ -43,7 +49,8 @@ pub async fn graphiql() -> Response {
         .subscription_endpoint("/graphql/ws")
         .title("Chronos GraphiQL")
         .finish()
-        .replace("<script", &format!("<script nonce=\"{nonce}\""));
+        .replace("<script", &format!("<script nonce=\"{nonce}\""))
+        .replacen("<head>", &format!("<head><script nonce=\"{nonce}\">{CSRF_FETCH}</script>"), 1);
     let mut response = Html(page).into_response();
     if let Ok(csp) = HeaderValue::from_str(&graphiql_csp(&nonce)) {
         response

@@ -64,10 +64,6 @@ impl TestDatabase {
     pub fn dir(&self) -> &Path {
         self._dir.path()
     }
-
-    pub fn is_postgres(&self) -> bool {
-        self.postgres.is_some()
-    }
 }
 
 impl Drop for TestDatabase {
@@ -110,7 +106,6 @@ pub struct Server {
 }
 
 struct Running {
-    address: String,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -125,11 +120,7 @@ impl Server {
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
-        *self.running.lock().await = Some(Running {
-            address: address.clone(),
-            shutdown,
-            task,
-        });
+        *self.running.lock().await = Some(Running { shutdown, task });
         address
     }
 

@@ -1,0 +1,203 @@
+//! GraphQL types, loaders and resolvers of the calendars domain.
+
+use std::collections::HashMap;
+
+use async_graphql::{
+    Context, ID, Object, SimpleObject,
+    dataloader::{DataLoader, Loader},
+};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder};
+use uuid::Uuid;
+
+use super::{list, service};
+use crate::{accounts::parse_id, app::AppState, entities::calendars, error::AppError, session::Viewer};
+
+/// A calendar of one of the user's Google accounts, as Google's calendar list describes it.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+pub struct Calendar {
+    /// Opaque Chronos id of the calendar.
+    pub id: ID,
+    /// The Google account the calendar is listed in.
+    pub account_id: ID,
+    /// Google's calendar id (the account's email for its primary calendar).
+    pub google_calendar_id: String,
+    /// The name the user sees (their override of the calendar's name, if any).
+    pub summary: String,
+    /// IANA time zone of the calendar.
+    pub time_zone: Option<String>,
+    /// The account's access: `owner`, `writer`, `reader` or `freeBusyReader`.
+    pub access_role: String,
+    /// Whether this is the account's primary calendar.
+    pub primary: bool,
+    /// Colour of the calendar, `#rrggbb`.
+    pub background_color: Option<String>,
+    /// When the calendar's events were last listed from Google; null until the first listing finished.
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+impl From<calendars::Model> for Calendar {
+    fn from(m: calendars::Model) -> Self {
+        Self {
+            id: ID(m.id.to_string()),
+            account_id: ID(m.account_id.to_string()),
+            google_calendar_id: m.google_calendar_id,
+            summary: m.summary,
+            time_zone: m.time_zone,
+            access_role: m.access_role,
+            primary: m.is_primary,
+            background_color: m.background_color,
+            last_synced_at: m.last_synced_at,
+        }
+    }
+}
+
+/// Loads the calendars of one user by calendar id; another user's calendar loads as missing.
+///
+/// Build one per request ([`CalendarLoader::new`]), or take the request's with [`CalendarLoader::load_in`].
+pub struct CalendarsById {
+    db: DatabaseConnection,
+    user_id: Uuid,
+}
+
+impl Loader<Uuid> for CalendarsById {
+    type Value = Calendar;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Calendar>, Self::Error> {
+        let rows = list::owned_by(self.user_id)
+            .filter(calendars::Column::Id.is_in(keys.iter().copied()))
+            .all(&self.db)
+            .await
+            .map_err(AppError::from)?;
+        Ok(rows.into_iter().map(|m| (m.id, Calendar::from(m))).collect())
+    }
+}
+
+/// Per-request loader of calendars by id, scoped to the signed-in user (its cache must not outlive
+/// the request, or it would serve one user's calendars to another).
+pub struct CalendarLoader(DataLoader<CalendarsById>);
+
+impl CalendarLoader {
+    pub fn new(db: DatabaseConnection, user_id: Uuid) -> Self {
+        Self(DataLoader::new(CalendarsById { db, user_id }, tokio::spawn))
+    }
+
+    pub async fn load(&self, id: Uuid) -> async_graphql::Result<Option<Calendar>> {
+        self.0.load_one(id).await
+    }
+
+    /// The calendar `id` of the signed-in user through the request's loader (inserted as request data),
+    /// or through a loader of its own when the request carries none (no batching then).
+    pub async fn load_in(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Calendar>> {
+        if let Some(loader) = ctx.data_opt::<CalendarLoader>() {
+            return loader.load(id).await;
+        }
+        let user_id = ctx.data::<Viewer>()?.require_user()?;
+        let state = ctx.data::<AppState>()?;
+        Self::new(state.db.clone(), user_id).load(id).await
+    }
+}
+
+/// Loads the calendars of Google accounts by account id, scoped to one user.
+pub struct CalendarsByAccount {
+    db: DatabaseConnection,
+    user_id: Uuid,
+}
+
+impl Loader<Uuid> for CalendarsByAccount {
+    type Value = Vec<Calendar>;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<Calendar>>, Self::Error> {
+        let rows = list::owned_by(self.user_id)
+            .filter(calendars::Column::AccountId.is_in(keys.iter().copied()))
+            .order_by_desc(calendars::Column::IsPrimary)
+            .order_by_asc(calendars::Column::Summary)
+            .order_by_asc(calendars::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(AppError::from)?;
+        let mut by_account: HashMap<Uuid, Vec<Calendar>> = HashMap::new();
+        for row in rows {
+            by_account.entry(row.account_id).or_default().push(row.into());
+        }
+        Ok(by_account)
+    }
+}
+
+/// Per-request loader of each Google account's calendars, scoped to the signed-in user.
+pub struct AccountCalendarsLoader(DataLoader<CalendarsByAccount>);
+
+impl AccountCalendarsLoader {
+    pub fn new(db: DatabaseConnection, user_id: Uuid) -> Self {
+        Self(DataLoader::new(CalendarsByAccount { db, user_id }, tokio::spawn))
+    }
+
+    /// The calendars of the signed-in user's account `account_id` (empty for anyone else's account),
+    /// through the request's loader when it carries one.
+    pub async fn load_in(ctx: &Context<'_>, account_id: Uuid) -> async_graphql::Result<Vec<Calendar>> {
+        let loaded = match ctx.data_opt::<AccountCalendarsLoader>() {
+            Some(loader) => loader.0.load_one(account_id).await?,
+            None => {
+                let user_id = ctx.data::<Viewer>()?.require_user()?;
+                let state = ctx.data::<AppState>()?;
+                Self::new(state.db.clone(), user_id)
+                    .0
+                    .load_one(account_id)
+                    .await?
+            }
+        };
+        Ok(loaded.unwrap_or_default())
+    }
+}
+
+/// The calendars domain's per-request data: add it to every GraphQL request of a signed-in user
+/// (`request.data(...)` for each loader) so sibling fields share one batched query.
+pub fn request_loaders(state: &AppState, user_id: Uuid) -> (CalendarLoader, AccountCalendarsLoader) {
+    (
+        CalendarLoader::new(state.db.clone(), user_id),
+        AccountCalendarsLoader::new(state.db.clone(), user_id),
+    )
+}
+
+#[derive(Default)]
+pub struct CalendarsQuery;
+
+#[Object]
+impl CalendarsQuery {
+    /// The signed-in user's calendars: of one Google account, or of all of them when `accountId` is
+    /// omitted. Primary calendars first, then by name.
+    async fn calendars(
+        &self,
+        ctx: &Context<'_>,
+        account_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<Calendar>> {
+        let user_id = ctx.data::<Viewer>()?.require_user()?;
+        let state = ctx.data::<AppState>()?;
+        let account_id = account_id.map(|id| parse_id(&id, "account")).transpose()?;
+        let rows = service::calendars(state, user_id, account_id).await?;
+        Ok(rows.into_iter().map(Calendar::from).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct CalendarsMutation;
+
+#[Object]
+impl CalendarsMutation {
+    /// Lists the account's calendars at Google again (only the changes since the last listing) and
+    /// returns them. New calendars get their events cached in the background; calendars gone at Google are
+    /// removed with their cached events and the sync configs using them.
+    async fn refresh_calendars(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+    ) -> async_graphql::Result<Vec<Calendar>> {
+        let user_id = ctx.data::<Viewer>()?.require_user()?;
+        let state = ctx.data::<AppState>()?;
+        let account_id = parse_id(&account_id, "account")?;
+        let rows = service::refresh_calendars(state, user_id, account_id).await?;
+        Ok(rows.into_iter().map(Calendar::from).collect())
+    }
+}

@@ -1,0 +1,240 @@
+//! Each Google account's calendar list, cached in `calendars` and refreshed by calendarList sync tokens.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, RelationTrait, TransactionTrait, sea_query::OnConflict,
+};
+use uuid::Uuid;
+
+use crate::{
+    accounts::service::find_owned,
+    app::AppState,
+    entities::{calendars, google_accounts, push_channels},
+    error::AppResult,
+    google::{CalendarListEntry, CalendarListing, CallCounter, GoogleCall, GoogleError},
+};
+
+/// The user's calendars, of one account (another user's account is NOT_FOUND) or of all their accounts.
+pub async fn list_for_user(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    account_id: Option<Uuid>,
+) -> AppResult<Vec<calendars::Model>> {
+    if let Some(account_id) = account_id {
+        find_owned(db, user_id, account_id).await?;
+    }
+    let mut query = owned_by(user_id);
+    if let Some(account_id) = account_id {
+        query = query.filter(calendars::Column::AccountId.eq(account_id));
+    }
+    Ok(query
+        .order_by_asc(google_accounts::Column::CreatedAt)
+        .order_by_desc(calendars::Column::IsPrimary)
+        .order_by_asc(calendars::Column::Summary)
+        .order_by_asc(calendars::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Calendars whose account belongs to `user_id`: every read of the domain starts here.
+pub fn owned_by(user_id: Uuid) -> sea_orm::Select<calendars::Entity> {
+    calendars::Entity::find()
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            calendars::Relation::GoogleAccounts.def(),
+        )
+        .filter(google_accounts::Column::UserId.eq(user_id))
+}
+
+/// The user's calendar with `id`; another user's calendar is reported exactly like a missing one.
+pub async fn find_owned_calendar(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    id: Uuid,
+) -> AppResult<calendars::Model> {
+    owned_by(user_id)
+        .filter(calendars::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(crate::error::AppError::NotFound("calendar"))
+}
+
+/// What a calendar-list refresh changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListChanges {
+    /// Calendars seen for the first time (their event cache is empty).
+    pub added: Vec<Uuid>,
+    /// Calendars gone at Google, deleted here with their cached events.
+    pub removed: Vec<Uuid>,
+    /// The live push channels of the removed calendars: their rows are gone, stop them at Google.
+    pub orphaned_channels: Vec<push_channels::Model>,
+}
+
+/// Lists the account's calendars at Google (incrementally when a sync token is stored; a stale token
+/// falls back to a full listing) and stores the result. Returns what changed.
+pub async fn refresh_account(state: &AppState, account: &google_accounts::Model) -> AppResult<ListChanges> {
+    let google = state.google()?;
+    let counter = CallCounter::new();
+    let list = |sync_token: Option<String>| {
+        let counter = &counter;
+        google.tokens.with_token(account.id, move |token| {
+            let sync_token = sync_token.clone();
+            async move {
+                let call = GoogleCall::new(account.id, &token, counter);
+                google.calendar.calendar_list(&call, sync_token.as_deref()).await
+            }
+        })
+    };
+    let (listing, full) = match account.calendar_list_sync_token.clone() {
+        None => (list(None).await?, true),
+        Some(token) => match list(Some(token)).await {
+            Ok(listing) => (listing, false),
+            Err(GoogleError::FullSyncRequired) => {
+                tracing::info!(account_id = %account.id, "calendar list sync token expired; listing everything");
+                (list(None).await?, true)
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    tracing::debug!(
+        account_id = %account.id,
+        entries = listing.items.len(),
+        full,
+        google_calls = counter.get(),
+        "calendar list fetched"
+    );
+    apply_listing(&state.db, account.id, &listing, full, Utc::now()).await
+}
+
+/// Stores a calendar listing of `account_id` in one transaction, with its sync token.
+///
+/// Entries are upserted by (account, Google calendar id). A calendar gone at Google (`deleted: true` in an
+/// incremental listing, or absent from a full one) is deleted here: its cached events, push channels and
+/// the sync configs using it go with it (foreign keys cascade). Nothing of other calendars is touched.
+pub async fn apply_listing(
+    db: &DatabaseConnection,
+    account_id: Uuid,
+    listing: &CalendarListing,
+    full: bool,
+    now: DateTime<Utc>,
+) -> AppResult<ListChanges> {
+    let txn = db.begin().await?;
+    let existing: HashMap<String, Uuid> = calendars::Entity::find()
+        .filter(calendars::Column::AccountId.eq(account_id))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|c| (c.google_calendar_id, c.id))
+        .collect();
+    let mut changes = ListChanges::default();
+    let mut gone: HashSet<&str> = HashSet::new();
+    let mut listed: HashSet<&str> = HashSet::new();
+    for entry in &listing.items {
+        if entry.deleted {
+            gone.insert(&entry.id);
+            continue;
+        }
+        listed.insert(&entry.id);
+        upsert_entry(&txn, account_id, entry, now).await?;
+        if !existing.contains_key(&entry.id) {
+            changes
+                .added
+                .push(calendar_id_of(&txn, account_id, &entry.id).await?);
+        }
+    }
+    if full {
+        gone.extend(
+            existing
+                .keys()
+                .map(String::as_str)
+                .filter(|id| !listed.contains(id)),
+        );
+    }
+    for google_id in gone {
+        if let Some(&id) = existing.get(google_id) {
+            changes.orphaned_channels.extend(
+                push_channels::Entity::find()
+                    .filter(push_channels::Column::CalendarId.eq(id))
+                    .filter(push_channels::Column::StoppedAt.is_null())
+                    .all(&txn)
+                    .await?,
+            );
+            calendars::Entity::delete_by_id(id).exec(&txn).await?;
+            changes.removed.push(id);
+        }
+    }
+    google_accounts::Entity::update_many()
+        .col_expr(
+            google_accounts::Column::CalendarListSyncToken,
+            listing.next_sync_token.clone().into(),
+        )
+        .filter(google_accounts::Column::Id.eq(account_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    if !changes.removed.is_empty() {
+        tracing::info!(%account_id, removed = changes.removed.len(), "calendars gone at Google were removed");
+    }
+    Ok(changes)
+}
+
+async fn upsert_entry<C: ConnectionTrait>(
+    db: &C,
+    account_id: Uuid,
+    entry: &CalendarListEntry,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let row = calendars::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        account_id: Set(account_id),
+        google_calendar_id: Set(entry.id.clone()),
+        summary: Set(entry.display_name().to_owned()),
+        description: Set(entry.description.clone()),
+        time_zone: Set(entry.time_zone.clone()),
+        access_role: Set(entry.access_role.clone().unwrap_or_else(|| "reader".into())),
+        is_primary: Set(entry.primary),
+        background_color: Set(entry.background_color.clone()),
+        foreground_color: Set(entry.foreground_color.clone()),
+        color_id: Set(entry.color_id.clone()),
+        events_sync_token: Set(None),
+        last_full_sync_at: Set(None),
+        last_synced_at: Set(None),
+        deleted_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    calendars::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([calendars::Column::AccountId, calendars::Column::GoogleCalendarId])
+                .update_columns([
+                    calendars::Column::Summary,
+                    calendars::Column::Description,
+                    calendars::Column::TimeZone,
+                    calendars::Column::AccessRole,
+                    calendars::Column::IsPrimary,
+                    calendars::Column::BackgroundColor,
+                    calendars::Column::ForegroundColor,
+                    calendars::Column::ColorId,
+                    calendars::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+async fn calendar_id_of<C: ConnectionTrait>(db: &C, account_id: Uuid, google_id: &str) -> AppResult<Uuid> {
+    calendars::Entity::find()
+        .select_only()
+        .column(calendars::Column::Id)
+        .filter(calendars::Column::AccountId.eq(account_id))
+        .filter(calendars::Column::GoogleCalendarId.eq(google_id))
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .ok_or_else(|| crate::error::AppError::internal(anyhow::anyhow!("upserted calendar row is missing")))
+}

@@ -1,0 +1,19 @@
+//! Events: the encrypted cache of Google events, window queries with recurrence expansion, writes
+//! through Google, and the delta feed.
+//!
+//! - [`store`]: the codec between Google's events and the `events` table (the calendars domain writes the
+//!   cache through it);
+//! - [`recurrence`]: pure expansion of series;
+//! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`;
+//! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
+
+mod graphql;
+pub mod feed;
+pub mod lookup;
+pub mod recurrence;
+pub mod store;
+pub mod validate;
+pub mod window;
+pub mod write;
+
+pub use graphql::{Event, EventsMutation, EventsQuery};

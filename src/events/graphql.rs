@@ -1,0 +1,479 @@
+//! GraphQL types and resolvers of the events domain. Resolvers parse, call the domain, and map.
+
+use async_graphql::{
+    Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::PageInfo,
+};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    feed,
+    lookup::{self, EventRef, EventView},
+    recurrence::EventTime as Time,
+    validate,
+    window::{self, WindowQuery},
+    write::{self, EventPatch, NewEvent},
+};
+use crate::{
+    accounts::parse_id,
+    app::AppState,
+    calendars::{Calendar, CalendarLoader},
+    entities::enums::EventStatus as DbEventStatus,
+    error::{AppError, AppResult},
+    session::Viewer,
+    // One `Date` scalar for the whole schema (two Rust types under one GraphQL name would clash).
+    todos::Date,
+};
+
+/// When an event starts or ends: exactly one of `date` (all-day; end dates are exclusive) and `dateTime`.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "EventTime")]
+pub struct EventTimeValue {
+    /// The day of an all-day event.
+    pub date: Option<Date>,
+    /// The instant of a timed event.
+    pub date_time: Option<DateTime<Utc>>,
+    /// The IANA zone the event was scheduled in (recurrences repeat in it).
+    pub time_zone: Option<String>,
+}
+
+impl From<&Time> for EventTimeValue {
+    fn from(value: &Time) -> Self {
+        match value {
+            Time::Date(date) => Self {
+                date: Some(Date(*date)),
+                date_time: None,
+                time_zone: None,
+            },
+            Time::DateTime { instant, time_zone } => Self {
+                date: None,
+                date_time: Some(*instant),
+                time_zone: time_zone.clone(),
+            },
+        }
+    }
+}
+
+/// Whether an event takes place.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum EventStatus {
+    /// It takes place.
+    Confirmed,
+    /// It probably takes place.
+    Tentative,
+    /// A deleted instance of a series (a cancelled exception).
+    Cancelled,
+}
+
+impl From<DbEventStatus> for EventStatus {
+    fn from(status: DbEventStatus) -> Self {
+        match status {
+            DbEventStatus::Confirmed => Self::Confirmed,
+            DbEventStatus::Tentative => Self::Tentative,
+            DbEventStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// An event of one of the user's Google calendars, as cached.
+pub struct Event(pub EventView);
+
+/// An event of one of the user's Google calendars, as cached: a single event, a series master, an
+/// exception of a series (a changed or cancelled instance), or an instance generated from a series master.
+#[Object]
+impl Event {
+    /// Opaque id; `event(id:)` resolves it. Instances of a series have ids of their own.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The calendar holding the event.
+    async fn calendar_id(&self) -> ID {
+        ID(self.0.event.calendar_id.to_string())
+    }
+
+    /// The calendar holding the event (through the request's calendar loader: one query per request).
+    async fn calendar(&self, ctx: &Context<'_>) -> async_graphql::Result<Calendar> {
+        Ok(CalendarLoader::load_in(ctx, self.0.event.calendar_id)
+            .await?
+            .ok_or(AppError::NotFound("calendar"))?)
+    }
+
+    /// Google's id of the event (`<series id>_<original start>` for an instance).
+    async fn google_event_id(&self) -> &str {
+        &self.0.event.google_event_id
+    }
+
+    /// The title.
+    async fn summary(&self) -> Option<&str> {
+        self.0.event.summary.as_deref()
+    }
+
+    /// Free text, as Google holds it (may contain HTML from Google Calendar).
+    async fn description(&self) -> Option<&str> {
+        self.0.event.description.as_deref()
+    }
+
+    /// Where it takes place, as free text.
+    async fn location(&self) -> Option<&str> {
+        self.0.event.location.as_deref()
+    }
+
+    /// When it starts.
+    async fn start(&self) -> EventTimeValue {
+        (&self.0.event.start).into()
+    }
+
+    /// Exclusive: an all-day event on one day ends on the next date.
+    async fn end(&self) -> EventTimeValue {
+        (&self.0.event.end).into()
+    }
+
+    /// Whether start and end are dates.
+    async fn all_day(&self) -> bool {
+        self.0.event.start.is_all_day()
+    }
+
+    /// RRULE / EXRULE / RDATE / EXDATE lines of a series master.
+    async fn recurrence(&self) -> Option<&[String]> {
+        self.0.event.recurrence.as_deref()
+    }
+
+    /// Google's id of the series, on instances and exceptions.
+    async fn recurring_event_id(&self) -> Option<&str> {
+        self.0.event.recurring_event_id.as_deref()
+    }
+
+    /// Which instance of the series this is (its start before any change), on instances and exceptions.
+    async fn original_start_time(&self) -> Option<EventTimeValue> {
+        self.0.event.original_start.as_ref().map(EventTimeValue::from)
+    }
+
+    /// CONFIRMED or TENTATIVE; CANCELLED only on a cancelled instance of a series (delta feed, `event`).
+    async fn status(&self) -> EventStatus {
+        self.0.event.status.into()
+    }
+
+    /// `opaque` (busy) or `transparent` (free).
+    async fn transparency(&self) -> Option<&str> {
+        self.0.event.transparency.as_deref()
+    }
+
+    /// `default`, `public`, `private` or `confidential`.
+    async fn visibility(&self) -> Option<&str> {
+        self.0.event.visibility.as_deref()
+    }
+
+    /// Google's event colour, `"1"` to `"11"`.
+    async fn color_id(&self) -> Option<&str> {
+        self.0.event.color_id.as_deref()
+    }
+
+    /// When the event last changed at Google.
+    async fn updated(&self) -> DateTime<Utc> {
+        self.0.event.updated()
+    }
+}
+
+/// An event in a page of events.
+#[derive(SimpleObject)]
+pub struct EventEdge {
+    /// Opaque; pass it as `after` to continue after this event.
+    pub cursor: String,
+    /// The event.
+    pub node: Event,
+}
+
+/// A page of events (Relay connection).
+#[derive(SimpleObject)]
+pub struct EventConnection {
+    /// The events of this page, in order.
+    pub edges: Vec<EventEdge>,
+    /// Whether more events follow, and the cursors to get them.
+    pub page_info: PageInfo,
+}
+
+/// One change of the delta feed: the event as it now is, or its deletion.
+#[derive(SimpleObject)]
+pub struct EventChange {
+    /// The event as it now is; null when it was deleted.
+    pub event: Option<Event>,
+    /// The changed event's id.
+    pub event_id: ID,
+    /// The event no longer exists: drop it.
+    pub deleted: bool,
+}
+
+/// A page of the delta feed.
+#[derive(SimpleObject)]
+pub struct EventChangeFeed {
+    /// In the order they happened.
+    pub changes: Vec<EventChange>,
+    /// Pass as `since` to continue after these changes.
+    pub cursor: String,
+    /// More changes are waiting: call again right away.
+    pub has_more: bool,
+}
+
+/// A start or end to write: exactly one of `date` and `dateTime`.
+#[derive(InputObject, Clone, Debug)]
+pub struct EventTimeInput {
+    /// All-day: the day (as an end, the day after the last day).
+    pub date: Option<Date>,
+    /// Timed: the instant (RFC 3339 with offset).
+    pub date_time: Option<DateTime<Utc>>,
+    /// IANA zone (`Europe/Berlin`); required for recurring timed events.
+    pub time_zone: Option<String>,
+}
+
+impl EventTimeInput {
+    fn into_time(self, field: &str) -> AppResult<Time> {
+        if let Some(zone) = &self.time_zone {
+            validate::time_zone(&format!("{field}.timeZone"), zone)?;
+        }
+        match (self.date, self.date_time) {
+            (Some(date), None) => Ok(Time::Date(date.0)),
+            (None, Some(instant)) => Ok(Time::DateTime {
+                instant,
+                time_zone: self.time_zone,
+            }),
+            _ => Err(AppError::bad_input(
+                field,
+                "give exactly one of date and dateTime",
+            )),
+        }
+    }
+}
+
+/// A new event.
+#[derive(InputObject, Clone, Debug)]
+pub struct CreateEventInput {
+    /// A calendar of the user that the account may write to (owner or writer).
+    pub calendar_id: ID,
+    /// At most 1024 characters.
+    pub summary: Option<String>,
+    /// At most 8192 characters.
+    pub description: Option<String>,
+    /// At most 1024 characters.
+    pub location: Option<String>,
+    /// When it starts.
+    pub start: EventTimeInput,
+    /// After `start`, of the same kind (both dates or both date-times).
+    pub end: EventTimeInput,
+    /// RRULE / EXRULE / RDATE / EXDATE lines (no DTSTART).
+    pub recurrence: Option<Vec<String>>,
+    /// `opaque` or `transparent`.
+    pub transparency: Option<String>,
+    /// `default`, `public`, `private` or `confidential`.
+    pub visibility: Option<String>,
+    /// `"1"` to `"11"`.
+    pub color_id: Option<String>,
+}
+
+/// Changes to an event; omitted fields stay as they are, `null` clears a text, the colour or the recurrence.
+#[derive(InputObject, Clone, Debug)]
+pub struct UpdateEventInput {
+    /// At most 1024 characters; null removes it.
+    pub summary: MaybeUndefined<String>,
+    /// At most 8192 characters; null removes it.
+    pub description: MaybeUndefined<String>,
+    /// At most 1024 characters; null removes it.
+    pub location: MaybeUndefined<String>,
+    /// The new start (the end must still come after it).
+    pub start: Option<EventTimeInput>,
+    /// The new end, of the same kind as the start.
+    pub end: Option<EventTimeInput>,
+    /// Only on series masters and single events; `null` or `[]` ends the repetition.
+    pub recurrence: MaybeUndefined<Vec<String>>,
+    /// `opaque` or `transparent`.
+    pub transparency: Option<String>,
+    /// `default`, `public`, `private` or `confidential`.
+    pub visibility: Option<String>,
+    /// `"1"` to `"11"`; null returns to the calendar's colour.
+    pub color_id: MaybeUndefined<String>,
+}
+
+fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// A page costs its size times one event. An out-of-range `first` costs one event: the resolver refuses it
+/// with a message naming `first`, which is clearer than "too complex".
+fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let size = match first {
+        None => window::DEFAULT_PAGE_SIZE,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=window::MAX_PAGE_SIZE).contains(n))
+            .unwrap_or(1),
+    };
+    size.saturating_mul(child_complexity)
+}
+
+fn viewer(ctx: &Context<'_>) -> AppResult<Uuid> {
+    ctx.data_unchecked::<Viewer>().require_user()
+}
+
+/// An event id argument; anything that is not one of ours is NOT_FOUND.
+fn parse_event_id(id: &ID) -> AppResult<EventRef> {
+    EventRef::parse(id.as_str()).ok_or(AppError::NotFound("event"))
+}
+
+#[derive(Default)]
+pub struct EventsQuery;
+
+#[Object]
+impl EventsQuery {
+    /// The events of the user's calendars (all, or those of `calendarIds`) that overlap the window: they
+    /// start before `timeMax` and end after `timeMin` (all-day dates read in the calendar's zone). Series
+    /// are expanded into their instances. Ordered by start, then id. Reads the local cache only.
+    /// `first` is 1 to 500 (default 100); the window spans at most 367 days.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        calendar_ids: Option<Vec<ID>>,
+        time_min: DateTime<Utc>,
+        time_max: DateTime<Utc>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<EventConnection> {
+        let user_id = viewer(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let calendar_ids = calendar_ids
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| parse_id(id, "calendar"))
+                    .collect::<AppResult<Vec<_>>>()
+            })
+            .transpose()?;
+        let query = WindowQuery {
+            calendar_ids: calendar_ids.as_deref(),
+            window: window::window(time_min, time_max)?,
+            first: window::page_size(first, window::DEFAULT_PAGE_SIZE, window::MAX_PAGE_SIZE)?,
+            after: after.as_deref(),
+        };
+        let page = window::events_in_window(&state.db, &state.cipher, user_id, query).await?;
+        let edges: Vec<EventEdge> = page
+            .edges
+            .into_iter()
+            .map(|(cursor, view)| EventEdge {
+                cursor,
+                node: Event(view),
+            })
+            .collect();
+        Ok(EventConnection {
+            page_info: PageInfo {
+                has_previous_page: page.has_previous_page,
+                has_next_page: page.has_next_page,
+                start_cursor: edges.first().map(|edge| edge.cursor.clone()),
+                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
+            },
+            edges,
+        })
+    }
+
+    /// One event of the user (also an instance id). Null when it does not exist, was deleted, or is
+    /// another user's.
+    async fn event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Event>> {
+        let user_id = viewer(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let Some(event) = EventRef::parse(id.as_str()) else {
+            return Ok(None);
+        };
+        Ok(lookup::find(&state.db, &state.cipher, user_id, event)
+            .await?
+            .map(Event))
+    }
+
+    /// The changes to the user's stored events (single events, series masters, exceptions; not generated
+    /// instances) after `since` (a previous `cursor`; null: from the beginning), oldest first. Applying
+    /// them by `eventId` keeps a local copy equal to the server's. `first` is 1 to 1000 (default 500).
+    async fn event_changes(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<EventChangeFeed> {
+        let user_id = viewer(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let first = window::page_size(first, feed::DEFAULT_FEED_SIZE, feed::MAX_FEED_SIZE)?;
+        let page = feed::changes(&state.db, &state.cipher, user_id, since.as_deref(), first).await?;
+        Ok(EventChangeFeed {
+            changes: page
+                .changes
+                .into_iter()
+                .map(|change| EventChange {
+                    event_id: ID(change.event_id.to_string()),
+                    deleted: change.event.is_none(),
+                    event: change.event.map(|event| Event(EventView::stored(event))),
+                })
+                .collect(),
+            cursor: page.cursor,
+            has_more: page.has_more,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct EventsMutation;
+
+#[Object]
+impl EventsMutation {
+    /// Creates an event in Google Calendar, then returns it as cached from Google's answer.
+    async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> async_graphql::Result<Event> {
+        let user_id = viewer(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let new = NewEvent {
+            calendar_id: parse_id(&input.calendar_id, "calendar")?,
+            summary: input.summary,
+            description: input.description,
+            location: input.location,
+            start: input.start.into_time("start")?,
+            end: input.end.into_time("end")?,
+            recurrence: input.recurrence,
+            transparency: input.transparency,
+            visibility: input.visibility,
+            color_id: input.color_id,
+        };
+        Ok(Event(write::create(state, user_id, new).await?))
+    }
+
+    /// Changes an event in Google Calendar (only if it did not change there since it was cached: else
+    /// CONFLICT, and the cache takes Google's version). On an instance id, changes that one instance.
+    async fn update_event(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateEventInput,
+    ) -> async_graphql::Result<Event> {
+        let user_id = viewer(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        let event = parse_event_id(&id)?;
+        let patch = EventPatch {
+            summary: change(input.summary),
+            description: change(input.description),
+            location: change(input.location),
+            start: input.start.map(|t| t.into_time("start")).transpose()?,
+            end: input.end.map(|t| t.into_time("end")).transpose()?,
+            recurrence: change(input.recurrence),
+            transparency: input.transparency,
+            visibility: input.visibility,
+            color_id: change(input.color_id),
+        };
+        Ok(Event(write::update(state, user_id, event, patch).await?))
+    }
+
+    /// Deletes an event in Google Calendar (a whole series on a master's id, one instance on an instance
+    /// id). Already gone at Google counts as deleted.
+    async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let user_id = viewer(ctx)?;
+        let state = ctx.data::<AppState>()?;
+        write::delete(state, user_id, parse_event_id(&id)?).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,366 @@
+//! The `events` query: what occupies a time window in the user's calendars, read from the cache only.
+//!
+//! Per calendar, the rows whose stored range overlaps the window come from the
+//! `(calendar_id, range_start, range_end)` index ([`window_select`]); exact overlap is then checked here,
+//! all-day dates in the calendar's zone. Series masters are expanded into their instances in the window
+//! and their exceptions applied (moved instances appear once, at their new time; cancelled ones not at
+//! all). The result is ordered by start instant, then id, and paginated with opaque cursors.
+
+use std::collections::{HashMap, hash_map::Entry};
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
+use uuid::Uuid;
+
+use super::{
+    lookup::{EventRef, EventView, user_calendars},
+    recurrence::{self, EventTime, Exception, Instance, Occurrence, Series, Window},
+    store,
+};
+use crate::{
+    crypto::Cipher,
+    entities::{enums::EventStatus, events},
+    error::{AppError, AppResult},
+};
+
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 500;
+/// Longest window a query may ask for: a year, plus a day so "this calendar year" fits in every zone.
+pub const MAX_WINDOW: TimeDelta = TimeDelta::days(367);
+/// Instances of one series in one window; a denser rule (every minute for a year) is cut here, latest
+/// instances first, with a warning in the log.
+const MAX_INSTANCES_PER_SERIES: usize = 10_000;
+/// Exceptions are loaded for this many masters per query.
+const MASTERS_PER_QUERY: usize = 500;
+
+/// Checks `timeMin` / `timeMax` and makes the window.
+pub fn window(time_min: DateTime<Utc>, time_max: DateTime<Utc>) -> AppResult<Window> {
+    if time_max <= time_min {
+        return Err(AppError::bad_input("timeMax", "must be after timeMin"));
+    }
+    if time_max - time_min > MAX_WINDOW {
+        return Err(AppError::bad_input(
+            "timeMax",
+            "the window may span at most 367 days",
+        ));
+    }
+    Ok(Window::new(time_min, time_max))
+}
+
+/// The page size: `first` or the default, between 1 and [`MAX_PAGE_SIZE`].
+pub fn page_size(first: Option<i32>, default: usize, max: usize) -> AppResult<usize> {
+    let Some(first) = first else {
+        return Ok(default);
+    };
+    usize::try_from(first)
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| AppError::bad_input("first", format!("must be between 1 and {max}")))
+}
+
+/// The rows of one calendar whose stored range overlaps the window: the query the
+/// `(calendar_id, range_start, range_end)` index answers.
+pub fn window_select(calendar_id: Uuid, window: Window) -> Select<events::Entity> {
+    events::Entity::find()
+        .filter(events::Column::CalendarId.eq(calendar_id))
+        .filter(events::Column::RangeStart.lt(window.time_max))
+        .filter(events::Column::RangeEnd.gt(window.time_min))
+        .filter(events::Column::DeletedAt.is_null())
+}
+
+/// One page of a window.
+#[derive(Debug, Clone, Default)]
+pub struct WindowPage {
+    /// Each event with its cursor.
+    pub edges: Vec<(String, EventView)>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+}
+
+/// What a window query asks.
+#[derive(Debug, Clone)]
+pub struct WindowQuery<'a> {
+    /// `None`: every calendar of the user.
+    pub calendar_ids: Option<&'a [Uuid]>,
+    pub window: Window,
+    pub first: usize,
+    /// The cursor of the last event of the previous page.
+    pub after: Option<&'a str>,
+}
+
+/// Something in the window, before decryption.
+struct Candidate {
+    start: DateTime<Utc>,
+    /// The event's id, the tie-breaker of the order.
+    key: String,
+    row: usize,
+    occurrence: Option<Occurrence>,
+}
+
+/// The events of the user's calendars in the window, in order, one page. Reads only the cache.
+pub async fn events_in_window<C: ConnectionTrait>(
+    db: &C,
+    cipher: &Cipher,
+    user_id: Uuid,
+    query: WindowQuery<'_>,
+) -> AppResult<WindowPage> {
+    let after = query.after.map(Cursor::decode).transpose()?;
+    let calendars = user_calendars(db, user_id, query.calendar_ids).await?;
+    let window = query.window;
+
+    let mut rows: Vec<events::Model> = Vec::new();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for calendar in &calendars {
+        let zone = calendar.time_zone.as_deref();
+        let first_row = rows.len();
+        rows.extend(window_select(calendar.id, window).all(db).await?);
+        let mut masters: Vec<(usize, Vec<String>)> = Vec::new();
+        for (index, row) in rows.iter().enumerate().skip(first_row) {
+            if let Some(lines) = store::row_recurrence(row)? {
+                masters.push((index, lines));
+                continue;
+            }
+            if row.status == EventStatus::Cancelled {
+                continue;
+            }
+            let (start, end, _) = store::row_times(row)?;
+            if recurrence::overlaps(&start, &end, zone, window) {
+                candidates.push(Candidate::stored(row, start.to_instant(zone), index));
+            }
+        }
+        let exceptions = exceptions_of(db, calendar.id, &masters, &rows).await?;
+        for (index, lines) in masters {
+            let master = &rows[index];
+            let replacing = exceptions
+                .get(&master.google_event_id)
+                .map_or(&[][..], Vec::as_slice);
+            for occurrence in instances(master, &lines, replacing, zone, window)? {
+                let start = occurrence.start.to_instant(zone);
+                candidates.push(Candidate::instance(master.id, start, index, occurrence));
+            }
+        }
+    }
+
+    candidates.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
+    let from = match &after {
+        Some(cursor) => candidates.partition_point(|c| (c.start, &c.key) <= (cursor.start, &cursor.key)),
+        None => 0,
+    };
+    let has_next_page = candidates.len() > from + query.first;
+    let mut decoded: HashMap<usize, store::StoredEvent> = HashMap::new();
+    let mut edges = Vec::new();
+    for candidate in candidates.into_iter().skip(from).take(query.first) {
+        // A series' rows are decrypted once for all its instances on the page.
+        let event = match decoded.entry(candidate.row) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(store::decode(cipher, user_id, &rows[candidate.row])?),
+        };
+        let view = match candidate.occurrence {
+            Some(occurrence) => EventView::instance(event, occurrence),
+            None => EventView::stored(event.clone()),
+        };
+        let cursor = Cursor {
+            start: candidate.start,
+            key: candidate.key,
+        };
+        edges.push((cursor.encode(), view));
+    }
+    Ok(WindowPage {
+        edges,
+        has_next_page,
+        has_previous_page: after.is_some(),
+    })
+}
+
+impl Candidate {
+    fn stored(row: &events::Model, start: DateTime<Utc>, index: usize) -> Self {
+        Self {
+            start,
+            key: EventRef::Stored(row.id).to_string(),
+            row: index,
+            occurrence: None,
+        }
+    }
+
+    fn instance(master: Uuid, start: DateTime<Utc>, index: usize, occurrence: Occurrence) -> Self {
+        let id = EventRef::Instance {
+            master,
+            original: occurrence.original_start.instance_key(),
+        };
+        Self {
+            start,
+            key: id.to_string(),
+            row: index,
+            occurrence: Some(occurrence),
+        }
+    }
+}
+
+/// An exception's original start, and its own times unless it is cancelled.
+type StoredException = (EventTime, Option<(EventTime, EventTime)>);
+
+/// The live exceptions of the masters, by the master's Google id.
+async fn exceptions_of<C: ConnectionTrait>(
+    db: &C,
+    calendar_id: Uuid,
+    masters: &[(usize, Vec<String>)],
+    rows: &[events::Model],
+) -> AppResult<HashMap<String, Vec<StoredException>>> {
+    let mut by_master: HashMap<String, Vec<StoredException>> = HashMap::new();
+    for chunk in masters.chunks(MASTERS_PER_QUERY) {
+        let google_ids = chunk
+            .iter()
+            .map(|(index, _)| rows[*index].google_event_id.clone());
+        let exceptions = events::Entity::find()
+            .filter(events::Column::CalendarId.eq(calendar_id))
+            .filter(events::Column::RecurringEventId.is_in(google_ids))
+            .filter(events::Column::DeletedAt.is_null())
+            .all(db)
+            .await?;
+        for exception in exceptions {
+            let (start, end, original) = store::row_times(&exception)?;
+            let (Some(original), Some(master)) = (original, exception.recurring_event_id) else {
+                continue;
+            };
+            let replacement = (exception.status != EventStatus::Cancelled).then_some((start, end));
+            by_master.entry(master).or_default().push((original, replacement));
+        }
+    }
+    Ok(by_master)
+}
+
+/// The generated instances of a master in the window that no exception replaces (the live exceptions
+/// themselves are rows of the window query). A series whose rules cannot be expanded shows its first
+/// occurrence only, with a warning in the log.
+fn instances(
+    master: &events::Model,
+    lines: &[String],
+    exceptions: &[StoredException],
+    zone: Option<&str>,
+    window: Window,
+) -> AppResult<Vec<Occurrence>> {
+    let (start, end, _) = store::row_times(master)?;
+    let series = Series {
+        start: &start,
+        end: &end,
+        recurrence: lines,
+    };
+    let expansion = match recurrence::expand(&series, zone, window, MAX_INSTANCES_PER_SERIES) {
+        Ok(expansion) => expansion,
+        Err(e) => {
+            tracing::warn!(event_id = %master.id, error = %e, "series does not expand; showing its first occurrence");
+            let first = Occurrence {
+                original_start: start.clone(),
+                start: start.clone(),
+                end: end.clone(),
+            };
+            return Ok(if recurrence::overlaps(&start, &end, zone, window) {
+                vec![first]
+            } else {
+                Vec::new()
+            });
+        }
+    };
+    if expansion.truncated {
+        tracing::warn!(event_id = %master.id, limit = MAX_INSTANCES_PER_SERIES, "series instances cut in a window");
+    }
+    let exceptions: Vec<Exception<'_>> = exceptions
+        .iter()
+        .map(|(original, replacement)| Exception {
+            original_start: original,
+            replacement: replacement.as_ref().map(|(start, end)| (start, end)),
+        })
+        .collect();
+    Ok(
+        recurrence::apply_exceptions(expansion.occurrences, &exceptions, zone, window)
+            .into_iter()
+            .filter_map(|instance| match instance {
+                Instance::Expanded(occurrence) => Some(occurrence),
+                Instance::Exception(_) => None,
+            })
+            .collect(),
+    )
+}
+
+/// Position in the order of a window: start instant, then id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Cursor {
+    start: DateTime<Utc>,
+    key: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let raw = format!(
+            "w1|{}|{}",
+            self.start.to_rfc3339_opts(SecondsFormat::Nanos, true),
+            self.key
+        );
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    fn decode(raw: &str) -> AppResult<Self> {
+        let invalid = || AppError::bad_input("after", "not a cursor of this query");
+        let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let mut parts = text.splitn(3, '|');
+        let (Some("w1"), Some(start), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid());
+        };
+        let start = DateTime::parse_from_rfc3339(start)
+            .map_err(|_| invalid())?
+            .with_timezone(&Utc);
+        Ok(Self {
+            start,
+            key: key.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(raw: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(raw).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn windows_are_ordered_and_at_most_a_year() {
+        let min = at("2026-01-01T00:00:00Z");
+        assert!(window(min, at("2026-12-31T00:00:00Z")).is_ok());
+        for max in [min, at("2025-12-31T00:00:00Z"), at("2027-01-05T00:00:00Z")] {
+            match window(min, max) {
+                Err(AppError::BadUserInput { field, .. }) => assert_eq!(field, "timeMax"),
+                other => panic!("expected BAD_USER_INPUT, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn page_sizes_are_bounded() {
+        assert_eq!(page_size(None, 100, 500).unwrap(), 100);
+        assert_eq!(page_size(Some(500), 100, 500).unwrap(), 500);
+        assert!(page_size(Some(0), 100, 500).is_err());
+        assert!(page_size(Some(501), 100, 500).is_err());
+        assert!(page_size(Some(-3), 100, 500).is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_garbage() {
+        let cursor = Cursor {
+            start: at("2026-03-29T01:30:00.000000001Z"),
+            key: "0190b5b2-0000-7000-8000-000000000000:20260329T013000Z".into(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()).unwrap(), cursor);
+        for garbage in [
+            "",
+            "!!",
+            &URL_SAFE_NO_PAD.encode("x|y|z"),
+            &URL_SAFE_NO_PAD.encode("w1|soon|id"),
+        ] {
+            assert!(Cursor::decode(garbage).is_err(), "{garbage}");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `POST /webhooks/google`: Google's push notifications. No session, no CSRF: a notification is
+//! authenticated by its channel id and the random token given to Google when the channel was opened.
+//!
+//! The answer is always quick and 200 (Google retries only on 5xx): a notification that is ignored (the
+//! first `sync` message, an unknown, stopped or expired channel, a wrong token) is answered like one
+//! that is acted on, and acting on one only queues a coalesced refresh job.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+
+use super::csrf::constant_time_eq;
+use crate::{app::AppState, calendars};
+
+const CHANNEL_ID: &str = "x-goog-channel-id";
+const CHANNEL_TOKEN: &str = "x-goog-channel-token";
+const RESOURCE_STATE: &str = "x-goog-resource-state";
+
+pub async fn google_push(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = state.rate_limits.webhook.check(&peer.ip()) {
+        return e.into_response();
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(channel_id), Some(resource_state)) = (header(CHANNEL_ID), header(RESOURCE_STATE)) else {
+        tracing::debug!("push notification without channel headers ignored");
+        return StatusCode::OK.into_response();
+    };
+    if resource_state == "sync" {
+        return StatusCode::OK.into_response();
+    }
+    let channel = match calendars::push::find_live_channel(&state.db, channel_id, Utc::now()).await {
+        Ok(Some(channel)) => channel,
+        Ok(None) => {
+            tracing::debug!(
+                channel_id,
+                "push notification for an unknown, stopped or expired channel ignored"
+            );
+            return StatusCode::OK.into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    let token = header(CHANNEL_TOKEN).unwrap_or_default();
+    if !constant_time_eq(&calendars::push::token_digest(token), &channel.token) {
+        tracing::debug!(channel_id, "push notification with a wrong channel token ignored");
+        return StatusCode::OK.into_response();
+    }
+    match calendars::jobs::enqueue_pushed_refresh(&state, channel.calendar_id).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        // 5xx: Google sends the notification again later.
+        Err(e) => e.into_response(),
+    }
+}

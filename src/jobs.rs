@@ -1,0 +1,358 @@
+//! The database job queue: everything that runs in the background (push-triggered calendar refreshes,
+//! periodic listings, channel renewal, sync runs) is a row in `jobs`, so several instances share the work
+//! and a crash loses nothing.
+//!
+//! - Enqueue with [`JobQueue::enqueue`] (`state.jobs.enqueue(&state.db, ..)`, which also wakes this
+//!   instance's idle workers) or [`enqueue`] (any connection, a transaction included). A QUEUED job with the
+//!   same `dedupe_key` absorbs a new one; the key is cleared when the job is claimed, so a change arriving
+//!   during a run queues exactly one follow-up.
+//! - Jobs sharing a `concurrency_key` never run at the same time, on any instance: a partial unique index
+//!   allows one RUNNING job per key, and a claim that meets it simply tries again.
+//! - A worker leases the job it claims and extends the lease every third of it while the handler runs; a
+//!   job whose lease expired (its instance died) is claimed again, and that claim counts as an attempt.
+//! - Success: DONE, deleted a day later by the periodic `jobs.cleanup` (periodic jobs rely on those rows to
+//!   run each slot once). Failure: QUEUED again after a capped, jittered exponential backoff until
+//!   `max_attempts`, then FAILED (kept a week). [`JobFailure::Permanent`] skips the retries.
+//! - Handlers register per kind in [`JobHandlers`]; [`handlers`] gathers every domain's, one line each.
+//!   Workers run only where `SCHEDULER_ENABLED` (see [`start_workers`]); every instance may enqueue.
+//!
+//! Times come from the instances' clocks: leases last tens of seconds, far above any sane skew.
+
+mod queue;
+mod worker;
+
+use std::{collections::HashMap, fmt, future::Future, sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, DbErr};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+pub use queue::{
+    DONE_RETENTION, FAILED_RETENTION, claim, cleanup, complete, enqueue, extend_lease, give_up, reschedule,
+    wait_idle,
+};
+pub use worker::{WorkerConfig, WorkerPool, backoff};
+
+use crate::{app::AppState, entities::jobs, error::AppError};
+
+/// Every job kind this server runs. Each domain adds its handlers and schedules here, one line each.
+pub fn handlers() -> JobHandlers {
+    let mut handlers = JobHandlers::default();
+    register(&mut handlers);
+    crate::calendars::jobs::register(&mut handlers);
+    handlers
+}
+
+/// Starts this instance's workers (the registry and configuration of `state.jobs`); they stop on
+/// `state.shutdown` after finishing their current job.
+pub fn start_workers(state: &AppState) -> WorkerPool {
+    WorkerPool::start(state, state.jobs.handlers.clone(), state.jobs.config.clone())
+}
+
+/// The queue's own housekeeping job.
+pub const CLEANUP_KIND: &str = "jobs.cleanup";
+const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Registers the queue's own jobs.
+pub fn register(handlers: &mut JobHandlers) {
+    handlers
+        .register(CLEANUP_KIND, CleanupJob)
+        .schedule_every(CLEANUP_KIND, CLEANUP_EVERY, || json!({}));
+}
+
+struct CleanupJob;
+
+#[async_trait]
+impl JobHandler for CleanupJob {
+    async fn run(&self, state: &AppState, _job: &jobs::Model) -> Result<(), JobFailure> {
+        let deleted = cleanup(&state.db, chrono::Utc::now()).await?;
+        if deleted > 0 {
+            tracing::info!(deleted, "finished jobs deleted");
+        }
+        Ok(())
+    }
+}
+
+/// Attempts a job gets unless its enqueuer says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 5;
+
+/// A job to enqueue. `NewJob::new(kind, payload)` runs once, now, with the default attempts.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    pub payload: Value,
+    /// While a QUEUED job holds this key, enqueueing another with it returns that job instead.
+    pub dedupe_key: Option<String>,
+    /// Jobs with the same key never run at the same time (e.g. one sync run per config).
+    pub concurrency_key: Option<String>,
+    pub run_at: chrono::DateTime<chrono::Utc>,
+    pub max_attempts: i32,
+}
+
+impl<'a> NewJob<'a> {
+    pub fn new(kind: &'a str, payload: Value) -> Self {
+        Self {
+            kind,
+            payload,
+            dedupe_key: None,
+            concurrency_key: None,
+            run_at: chrono::Utc::now(),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    pub fn dedupe_key(mut self, key: impl Into<String>) -> Self {
+        self.dedupe_key = Some(key.into());
+        self
+    }
+
+    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
+        self.concurrency_key = Some(key.into());
+        self
+    }
+
+    pub fn run_at(mut self, at: chrono::DateTime<chrono::Utc>) -> Self {
+        self.run_at = at;
+        self
+    }
+
+    pub fn max_attempts(mut self, attempts: i32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+}
+
+/// What [`enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Created(Uuid),
+    /// A QUEUED job with the same dedupe key absorbed this one (its `run_at` moved earlier if this one's
+    /// was earlier; its payload is kept).
+    Coalesced(Uuid),
+}
+
+impl Enqueued {
+    pub fn id(self) -> Uuid {
+        match self {
+            Self::Created(id) | Self::Coalesced(id) => id,
+        }
+    }
+}
+
+/// Why a handler did not finish. The message is stored in `last_error`: never put a secret in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobFailure {
+    /// Worth another attempt: after the backoff, or no sooner than `after` when given (a Retry-After).
+    Retry {
+        message: String,
+        after: Option<Duration>,
+    },
+    /// Another attempt would fail the same way: the job is FAILED at once.
+    Permanent { message: String },
+}
+
+impl JobFailure {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self::Retry {
+            message: message.into(),
+            after: None,
+        }
+    }
+
+    pub fn retry_after(message: impl Into<String>, after: Duration) -> Self {
+        Self::Retry {
+            message: message.into(),
+            after: Some(after),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent {
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Retry { message, .. } | Self::Permanent { message } => message,
+        }
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retry { .. })
+    }
+}
+
+impl fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Domain errors keep their client-safe message (internal causes are logged, not stored). What the
+/// user must fix (a lost grant, a missing calendar, bad input) is permanent; outages are retried.
+impl From<AppError> for JobFailure {
+    fn from(error: AppError) -> Self {
+        let message = format!("{}: {}", error.code(), error.client_message());
+        match error {
+            AppError::RateLimited { retry_after_secs } => {
+                Self::retry_after(message, Duration::from_secs(retry_after_secs))
+            }
+            AppError::UpstreamUnavailable(_) | AppError::Internal(_) | AppError::Conflict(_) => {
+                Self::retry(message)
+            }
+            AppError::Unauthenticated
+            | AppError::Forbidden(_)
+            | AppError::NotFound(_)
+            | AppError::BadUserInput { .. }
+            | AppError::NeedsReauth(_) => Self::permanent(message),
+        }
+    }
+}
+
+impl From<DbErr> for JobFailure {
+    fn from(error: DbErr) -> Self {
+        AppError::from(error).into()
+    }
+}
+
+/// Runs the jobs of one kind. Handlers must be idempotent: a job whose worker died is run again.
+#[async_trait]
+pub trait JobHandler: Send + Sync {
+    async fn run(&self, state: &AppState, job: &jobs::Model) -> Result<(), JobFailure>;
+}
+
+/// A handler from an async closure taking owned values (handy for small handlers and tests).
+pub struct FnHandler<F>(pub F);
+
+#[async_trait]
+impl<F, Fut> JobHandler for FnHandler<F>
+where
+    F: Fn(AppState, jobs::Model) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<(), JobFailure>> + Send,
+{
+    async fn run(&self, state: &AppState, job: &jobs::Model) -> Result<(), JobFailure> {
+        (self.0)(state.clone(), job.clone()).await
+    }
+}
+
+type PayloadFn = Arc<dyn Fn() -> Value + Send + Sync>;
+
+/// A kind enqueued once per `every` (slots aligned on the Unix epoch), whatever the number of instances.
+#[derive(Clone)]
+pub struct Periodic {
+    pub kind: String,
+    pub every: Duration,
+    payload: PayloadFn,
+}
+
+impl Periodic {
+    pub fn payload(&self) -> Value {
+        (self.payload)()
+    }
+}
+
+/// The handlers a worker pool runs, by kind, and the periodic schedules it keeps.
+#[derive(Clone, Default)]
+pub struct JobHandlers {
+    handlers: HashMap<String, Arc<dyn JobHandler>>,
+    periodic: Vec<Periodic>,
+}
+
+impl JobHandlers {
+    /// Registers the handler of `kind`. Registering a kind twice is a programming error.
+    pub fn register(&mut self, kind: &str, handler: impl JobHandler + 'static) -> &mut Self {
+        let previous = self.handlers.insert(kind.to_owned(), Arc::new(handler));
+        assert!(previous.is_none(), "job kind {kind} registered twice");
+        self
+    }
+
+    /// Registers an async closure as the handler of `kind` (see [`FnHandler`]).
+    pub fn register_fn<F, Fut>(&mut self, kind: &str, handler: F) -> &mut Self
+    where
+        F: Fn(AppState, jobs::Model) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), JobFailure>> + Send + 'static,
+    {
+        self.register(kind, FnHandler(handler))
+    }
+
+    /// Enqueues `kind` once per `every` slot, with the payload `payload` makes. Each slot's job has an id
+    /// derived from the kind and the slot, so N instances scheduling it insert one row; runs of the same
+    /// kind never overlap. `kind` must also be registered.
+    pub fn schedule_every(
+        &mut self,
+        kind: &str,
+        every: Duration,
+        payload: impl Fn() -> Value + Send + Sync + 'static,
+    ) -> &mut Self {
+        self.periodic.push(Periodic {
+            kind: kind.to_owned(),
+            every: every.max(Duration::from_millis(1)),
+            payload: Arc::new(payload),
+        });
+        self
+    }
+
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn JobHandler>> {
+        self.handlers.get(kind)
+    }
+
+    /// The kinds registered, sorted.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self.handlers.keys().cloned().collect();
+        kinds.sort();
+        kinds
+    }
+
+    pub fn periodic(&self) -> &[Periodic] {
+        &self.periodic
+    }
+}
+
+/// This instance's side of the queue, in `AppState`: its lease-owner identity, its handlers, the
+/// workers' configuration, and the signal that wakes idle workers when this instance enqueues.
+pub struct JobQueue {
+    owner: String,
+    handlers: Arc<JobHandlers>,
+    config: WorkerConfig,
+    wake: Arc<Notify>,
+}
+
+impl JobQueue {
+    pub fn new(handlers: JobHandlers, config: WorkerConfig) -> Self {
+        Self {
+            owner: Uuid::new_v4().to_string(),
+            handlers: Arc::new(handlers),
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The `lease_owner` of the jobs this instance's workers hold.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
+    /// [`enqueue`], then wakes this instance's idle workers (other instances find it on their next poll).
+    /// Inside a transaction, call [`enqueue`] and then [`JobQueue::wake`] after the commit.
+    pub async fn enqueue<C: ConnectionTrait>(&self, db: &C, job: NewJob<'_>) -> Result<Enqueued, DbErr> {
+        let enqueued = enqueue(db, job).await?;
+        self.wake();
+        Ok(enqueued)
+    }
+
+    /// Wakes this instance's idle workers so they look for due jobs now.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    fn wake_signal(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+}

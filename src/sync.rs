@@ -1,0 +1,2 @@
+pub mod mirror;
+pub mod planner;
