@@ -29,12 +29,16 @@ pub struct App {
     pub schema: ChronosSchema,
     /// Encrypts and decrypts every secret and personal field at rest.
     pub cipher: Cipher,
+    /// Statements run on `db` since start-up.
+    pub statements: crate::db::StatementCounter,
     pub sessions: DbSessionStore,
     pub rate_limits: RateLimiters,
     /// `None` when no OAuth client is configured: everything needing Google answers a clear error.
     pub google: Option<Google>,
     /// The background job queue: enqueue here; workers run where SCHEDULER_ENABLED.
     pub jobs: JobQueue,
+    /// Sync run progress, fanned out to `syncProgress` subscribers on every instance.
+    pub progress: crate::sync::progress::ProgressBus,
     /// Cancelled when the server begins to shut down; long-lived work (websockets, workers) watches it.
     pub shutdown: CancellationToken,
     /// Long-lived tasks that must finish before the process exits.
@@ -84,19 +88,23 @@ impl App {
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, settings: Settings) -> anyhow::Result<Self> {
+    pub fn new(mut db: DatabaseConnection, settings: Settings) -> anyhow::Result<Self> {
+        let statements = crate::db::StatementCounter::install(&mut db);
         let cipher = Cipher::new(settings.encryption_keys.clone());
         let google = Google::new(&db, &settings, &cipher)?;
+        let shutdown = CancellationToken::new();
         Ok(Self(Arc::new(App {
+            progress: crate::sync::progress::ProgressBus::new(db.clone(), shutdown.clone()),
             cipher,
             google,
+            statements,
             sessions: DbSessionStore::new(db.clone()),
             rate_limits: RateLimiters::new(&settings.rate_limits),
             jobs: JobQueue::new(crate::jobs::handlers(), WorkerConfig::default()),
             db,
             settings,
             schema: build_schema(),
-            shutdown: CancellationToken::new(),
+            shutdown,
             tasks: TaskTracker::new(),
         })))
     }

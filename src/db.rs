@@ -1,6 +1,12 @@
 //! Database connection: one pool, SQLite or PostgreSQL, chosen by URL.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
@@ -33,4 +39,25 @@ async fn connect_with(url: &str, foreign_keys: bool) -> Result<DatabaseConnectio
         options.max_connections(20);
     }
     Database::connect(options).await
+}
+
+/// How many SQL statements a connection has run: an operational figure, and how tests pin that nested
+/// GraphQL fields are batched rather than queried per row.
+#[derive(Clone, Debug, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    /// Starts counting every statement `db` (and every transaction begun from it) runs.
+    pub fn install(db: &mut DatabaseConnection) -> Self {
+        let counter = Self::default();
+        let count = counter.0.clone();
+        db.set_metric_callback(move |_| {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        counter
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }

@@ -26,7 +26,9 @@ pub async fn run() -> anyhow::Result<()> {
         .await
         .context("could not start the Google emulator")?;
     let today = Utc::now().date_naive();
-    seed(&emulator, today).await.context("could not seed the Google emulator")?;
+    seed(&emulator, today)
+        .await
+        .context("could not seed the Google emulator")?;
 
     let settings = demo_settings(&emulator)?;
     crate::telemetry::init(settings.log_format);
@@ -59,12 +61,18 @@ pub async fn run() -> anyhow::Result<()> {
 
 fn demo_settings(emulator: &RunningEmulator) -> anyhow::Result<Settings> {
     let mut vars: HashMap<String, String> = std::env::vars().collect();
-    let data_dir = vars.get("CHRONOS_DATA_DIR").cloned().unwrap_or_else(|| ".chronos".into());
+    let data_dir = vars
+        .get("CHRONOS_DATA_DIR")
+        .cloned()
+        .unwrap_or_else(|| ".chronos".into());
     std::fs::create_dir_all(&data_dir).with_context(|| format!("could not create {data_dir}"))?;
     let base = emulator.base_url();
     for (name, value) in [
         ("ENVIRONMENT", "development".to_string()),
-        ("DATABASE_URL", format!("sqlite://{data_dir}/{DEMO_DATABASE}?mode=rwc")),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{data_dir}/{DEMO_DATABASE}?mode=rwc"),
+        ),
         ("GOOGLE_CLIENT_ID", "chronos-demo".into()),
         ("GOOGLE_CLIENT_SECRET", "chronos-demo-secret".into()),
         ("GOOGLE_ACCOUNTS_URL", base.clone()),
@@ -98,7 +106,11 @@ pub async fn seed(emulator: &RunningEmulator, today: NaiveDate) -> anyhow::Resul
         let insert = |calendar: String, event: Value| {
             let http = http.clone();
             let token = token.clone();
-            let url = format!("{}/calendar/v3/calendars/{}/events", emulator.base_url(), encode(&calendar));
+            let url = format!(
+                "{}/calendar/v3/calendars/{}/events",
+                emulator.base_url(),
+                encode(&calendar)
+            );
             async move {
                 let response = http.post(url).bearer_auth(token).json(&event).send().await?;
                 let status = response.status();
@@ -149,11 +161,17 @@ pub async fn seed(emulator: &RunningEmulator, today: NaiveDate) -> anyhow::Resul
         let moved = http
             .patch(url)
             .bearer_auth(&token)
-            .json(&json!({"start": {"dateTime": at(2, 11, 0), "timeZone": WORK_TIME_ZONE},
-                          "end": {"dateTime": at(2, 11, 15), "timeZone": WORK_TIME_ZONE}}))
+            .json(
+                &json!({"start": {"dateTime": at(2, 11, 0), "timeZone": WORK_TIME_ZONE},
+                          "end": {"dateTime": at(2, 11, 15), "timeZone": WORK_TIME_ZONE}}),
+            )
             .send()
             .await?;
-        anyhow::ensure!(moved.status().is_success(), "moving an instance failed: {}", moved.text().await?);
+        anyhow::ensure!(
+            moved.status().is_success(),
+            "moving an instance failed: {}",
+            moved.text().await?
+        );
         insert(
             work_id.clone(),
             json!({"summary": "Quarterly planning", "location": "Room 4",

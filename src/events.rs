@@ -7,8 +7,8 @@
 //! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`;
 //! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
 
-mod graphql;
 pub mod feed;
+mod graphql;
 pub mod lookup;
 pub mod recurrence;
 pub mod store;

@@ -42,6 +42,7 @@ pub fn handlers() -> JobHandlers {
     let mut handlers = JobHandlers::default();
     register(&mut handlers);
     crate::calendars::jobs::register(&mut handlers);
+    crate::sync::run::register(&mut handlers);
     handlers
 }
 

@@ -133,7 +133,9 @@ impl Table {
     ) -> AppResult<Vec<Row>> {
         macro_rules! page_of {
             ($entity:ident) => {{
-                let mut query = $entity::Entity::find().order_by_asc($entity::Column::Id).limit(PAGE);
+                let mut query = $entity::Entity::find()
+                    .order_by_asc($entity::Column::Id)
+                    .limit(PAGE);
                 if let Some(after) = after {
                     query = query.filter($entity::Column::Id.gt(after));
                 }
@@ -147,7 +149,10 @@ impl Table {
                 .map(|r| Row {
                     id: r.id,
                     user_id: r.user_id,
-                    cells: cells([("access_token", r.access_token), ("refresh_token", r.refresh_token)]),
+                    cells: cells([
+                        ("access_token", r.access_token),
+                        ("refresh_token", r.refresh_token),
+                    ]),
                 })
                 .collect(),
             Table::Events => page_of!(events)

@@ -20,6 +20,7 @@ mod m20261121_000007_create_push_channels;
 mod m20261121_000008_create_sessions;
 mod m20261121_000009_create_jobs;
 mod m20261121_000010_jobs_concurrency;
+mod m20261121_000011_event_links_origin_key;
 
 /// All migrations of Chronos, in the order they apply.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000008_create_sessions::Migration),
             Box::new(m20261121_000009_create_jobs::Migration),
             Box::new(m20261121_000010_jobs_concurrency::Migration),
+            Box::new(m20261121_000011_event_links_origin_key::Migration),
         ]
     }
 }

@@ -46,7 +46,7 @@ const INDEXES: &[&str] = &[
     "idx_todos_user_id_completed_due_at",
     "uq_calendars_account_id_google_calendar_id",
     "uq_event_links_config_id_mirror_event_id",
-    "uq_event_links_config_id_source_event_id",
+    "uq_event_links_config_id_origin_source_event_id",
     "uq_events_calendar_id_google_event_id",
     "uq_google_accounts_google_sub",
     "uq_jobs_concurrency_key",

@@ -116,6 +116,10 @@ async fn run_events_refresh(state: &AppState, job: &jobs::Model) -> Result<(), J
                 // Push is an optimisation: the sweep still refreshes the calendar.
                 tracing::warn!(%calendar_id, error = ?e, "could not open a push channel");
             }
+            // Changes a notification (or the sweep) brought in start the sync configs of the calendar.
+            if outcome.inserted + outcome.updated + outcome.deleted > 0 {
+                crate::sync::run::enqueue_for_calendar(state, calendar_id).await?;
+            }
             Ok(())
         }
         Err(AppError::NotFound(_)) => {

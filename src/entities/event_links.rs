@@ -4,7 +4,7 @@
 //! says which side of the config the original is on (for TWO_WAY configs, a link whose original
 //! lives in the destination calendar has `origin = DESTINATION` and `source_calendar_id` equal to
 //! the config's destination). The calendar ids copy the config's and carry no foreign key: a link
-//! goes away with its config. Unique per config: `source_event_id`, and `mirror_event_id`.
+//! goes away with its config. Unique per config: (`origin`, `source_event_id`), and `mirror_event_id`.
 
 use sea_orm::entity::prelude::*;
 

@@ -173,6 +173,15 @@ impl Event {
     async fn updated(&self) -> DateTime<Utc> {
         self.0.event.updated()
     }
+
+    /// The sync config that wrote this event as a copy; null for an ordinary event, and once the config
+    /// is deleted.
+    async fn mirror_of(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<crate::sync::SyncConfig>> {
+        match self.0.event.mirror_config_id {
+            Some(config_id) => crate::sync::SyncConfigLoader::load_in(ctx, config_id).await,
+            None => Ok(None),
+        }
+    }
 }
 
 /// An event in a page of events.

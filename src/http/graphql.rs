@@ -50,7 +50,11 @@ pub async fn graphiql() -> Response {
         .title("Chronos GraphiQL")
         .finish()
         .replace("<script", &format!("<script nonce=\"{nonce}\""))
-        .replacen("<head>", &format!("<head><script nonce=\"{nonce}\">{CSRF_FETCH}</script>"), 1);
+        .replacen(
+            "<head>",
+            &format!("<head><script nonce=\"{nonce}\">{CSRF_FETCH}</script>"),
+            1,
+        );
     let mut response = Html(page).into_response();
     if let Ok(csp) = HeaderValue::from_str(&graphiql_csp(&nonce)) {
         response
@@ -168,11 +172,9 @@ pub async fn graphql_post(
     {
         return refusal(e);
     }
-    let request = request
-        .data(state.clone())
-        .data(viewer)
-        .data(session)
-        .data(client);
+    let mut request = request;
+    request.data = crate::graphql::request_data(&state, viewer);
+    let request = request.data(session).data(client);
     let mut response = state.schema.execute(request).await;
     label_uncoded_errors(&mut response.errors);
     axum::Json(response).into_response()
@@ -222,9 +224,7 @@ pub async fn graphql_ws(
                 let (mut sink, stream) = socket.split();
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
-                let mut data = async_graphql::Data::default();
-                data.insert(state.clone());
-                data.insert(viewer);
+                let data = crate::graphql::request_data(&state, viewer);
                 GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
                     .with_data(data)
                     .serve()

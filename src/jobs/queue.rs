@@ -209,7 +209,8 @@ pub async fn extend_lease<C: ConnectionTrait>(
     .await
 }
 
-/// Marks a claimed job DONE; false when the claim no longer held it (its outcome is then ignored).
+/// Marks a claimed job DONE (`lease_owner` stays, to tell who ran it); false when the claim no longer
+/// held it (its outcome is then ignored).
 pub async fn complete<C: ConnectionTrait>(db: &C, job: &jobs::Model) -> Result<bool, DbErr> {
     settle(
         db,

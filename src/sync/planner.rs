@@ -392,6 +392,8 @@ struct Calendar<'a> {
     exceptions: HashMap<&'a str, BTreeMap<InstanceKey, &'a str>>,
     /// Ids of this side's events that are copies of the other side's origins, marker or not.
     expected_copies: HashSet<String>,
+    /// This side's unmarked events -> the id of their copy on the other side.
+    copy_ids: HashMap<&'a str, String>,
 }
 
 impl<'a> Calendar<'a> {
@@ -424,6 +426,7 @@ impl<'a> Calendar<'a> {
             by_id,
             exceptions,
             expected_copies: HashSet::new(),
+            copy_ids: HashMap::new(),
         }
     }
 
@@ -581,13 +584,17 @@ impl<'a> Planner<'a> {
             if !input.config.mirrors_from(origin_side) {
                 continue;
             }
-            let expected: HashSet<String> = planner
+            let copy_ids: HashMap<&str, String> = planner
                 .calendar(origin_side)
                 .whole_events()
                 .filter(|entry| entry.event.mirror.is_none())
-                .map(|entry| mirror_event_id(input.config.id, origin_side, &entry.event.google_id))
+                .map(|entry| {
+                    let id = entry.event.google_id.as_str();
+                    (id, mirror_event_id(input.config.id, origin_side, id))
+                })
                 .collect();
-            planner.calendar_mut(origin_side.other()).expected_copies = expected;
+            planner.calendar_mut(origin_side.other()).expected_copies = copy_ids.values().cloned().collect();
+            planner.calendar_mut(origin_side).copy_ids = copy_ids;
         }
         planner
     }
@@ -664,8 +671,6 @@ impl<'a> Planner<'a> {
             .count();
         let mirrors = self.live_copies.max(self.whole_links.len());
         let guard = self.input.guard;
-        // Precision loss is irrelevant at calendar sizes.
-        #[allow(clippy::cast_precision_loss)]
         let too_many = would_delete >= guard.min_delete_guard
             && would_delete as f64 > guard.max_delete_share * mirrors as f64;
         let mut halted = None;
@@ -697,7 +702,12 @@ impl<'a> Planner<'a> {
         let config = &input.config;
         let copy_side = origin_side.other();
         let settings = config.settings(origin_side);
-        let copy_id = mirror_event_id(config.id, origin_side, origin_id);
+        let copy_id = self
+            .calendar(origin_side)
+            .copy_ids
+            .get(origin_id)
+            .cloned()
+            .unwrap_or_else(|| mirror_event_id(config.id, origin_side, origin_id));
 
         // Copies of this pair at another id (written by an older scheme, or by hand): duplicates.
         let mut marked_copies = marked_copies.to_vec();

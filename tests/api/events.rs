@@ -4,7 +4,8 @@
 //! delta feed. Plus the query plan of the window query on SQLite.
 //!
 //! Google-side changes reach the cache through the calendars domain's refresh (`refresh_events`), run
-//! here on a second Chronos instance sharing the test database, so each test decides when it happens.
+//! here on a second Chronos instance sharing the test database (the server runs no background workers),
+//! so each test decides when it happens.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -45,8 +46,10 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// Without background workers: push notifications and scheduled refreshes would change the cache at
+    /// moments the test does not choose (a refresh racing the CONFLICT test, for one).
     async fn new(email: &str) -> Self {
-        let app = TestApp::spawn().await;
+        let app = TestApp::spawn_with(|settings| settings.scheduler_enabled = false).await;
         Self::signed_in(app, email).await
     }
 

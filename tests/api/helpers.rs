@@ -106,6 +106,7 @@ pub struct Server {
 }
 
 struct Running {
+    state: chronos::app::AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -116,11 +117,16 @@ impl Server {
             .await
             .expect("build app");
         let address = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
         let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
-        *self.running.lock().await = Some(Running { shutdown, task });
+        *self.running.lock().await = Some(Running {
+            state,
+            shutdown,
+            task,
+        });
         address
     }
 
@@ -199,6 +205,15 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.server.stop().await;
         self.address = self.server.start().await;
+    }
+
+    /// SQL statements the running server has executed so far.
+    pub async fn statements(&self) -> u64 {
+        let running = self.server.running.lock().await;
+        running
+            .as_ref()
+            .map(|r| r.state.statements.get())
+            .unwrap_or_default()
     }
 
     pub fn settings(&self) -> &Settings {

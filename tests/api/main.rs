@@ -2,11 +2,16 @@
 
 mod accounts;
 mod calendars;
+mod demo;
 mod events;
 mod foundation;
 mod google;
 mod graphql_http;
 mod helpers;
 mod jobs;
+mod n_plus_one;
 mod security;
+mod sync_configs;
+mod sync_instances;
+mod sync_runs;
 mod todos;

@@ -46,13 +46,22 @@ async fn posts_with_the_session_cookie_need_this_sessions_csrf_token() {
 
     let foreign_origin = post_me(
         &alice,
-        &[("x-csrf-token", alice_token.clone()), ("origin", "https://evil.example".into())],
+        &[
+            ("x-csrf-token", alice_token.clone()),
+            ("origin", "https://evil.example".into()),
+        ],
     )
     .await;
     assert_eq!(foreign_origin.status(), StatusCode::FORBIDDEN);
 
-    let cross_site =
-        post_me(&alice, &[("x-csrf-token", alice_token), ("sec-fetch-site", "cross-site".into())]).await;
+    let cross_site = post_me(
+        &alice,
+        &[
+            ("x-csrf-token", alice_token),
+            ("sec-fetch-site", "cross-site".into()),
+        ],
+    )
+    .await;
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
 }
 
@@ -89,11 +98,22 @@ async fn security_headers_and_the_graphiql_nonce() {
     assert_eq!(headers["x-frame-options"], "DENY");
     assert!(headers.contains_key("referrer-policy"));
     assert!(headers.contains_key("permissions-policy"));
-    assert!(headers["content-security-policy"].to_str().expect("ascii").contains("default-src 'none'"));
-    assert!(!headers.contains_key("strict-transport-security"), "HSTS is for production");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .expect("ascii")
+            .contains("default-src 'none'")
+    );
+    assert!(
+        !headers.contains_key("strict-transport-security"),
+        "HSTS is for production"
+    );
 
     let page = app.get("/graphql").await;
-    let csp = page.headers()["content-security-policy"].to_str().expect("ascii").to_string();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let nonce = csp
         .split("'nonce-")
         .nth(1)
@@ -101,9 +121,15 @@ async fn security_headers_and_the_graphiql_nonce() {
         .expect("a nonce in the CSP")
         .to_string();
     let html = page.text().await.expect("html");
-    assert!(html.contains(&format!("<script nonce=\"{nonce}\"")), "inline scripts carry the nonce");
+    assert!(
+        html.contains(&format!("<script nonce=\"{nonce}\"")),
+        "inline scripts carry the nonce"
+    );
     let second = app.get("/graphql").await;
-    let second_csp = second.headers()["content-security-policy"].to_str().expect("ascii").to_string();
+    let second_csp = second.headers()["content-security-policy"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     assert_ne!(csp, second_csp, "a fresh nonce per response");
 }
 
@@ -115,26 +141,43 @@ async fn cors_allows_the_frontend_origin_with_credentials_only() {
             .request(reqwest::Method::OPTIONS, app.url("/graphql"))
             .header(header::ORIGIN, origin)
             .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
-            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type,x-csrf-token")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "content-type,x-csrf-token",
+            )
             .send()
     };
     let own_origin: &'static str = Box::leak(app.address.clone().into_boxed_str());
     let allowed = preflight(own_origin).await.expect("preflight");
     assert_eq!(allowed.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], own_origin);
-    assert_eq!(allowed.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    assert_eq!(
+        allowed.headers()[header::ACCESS_CONTROL_ALLOW_CREDENTIALS],
+        "true"
+    );
     let refused = preflight("https://evil.example").await.expect("preflight");
-    assert!(!refused.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN));
+    assert!(
+        !refused
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+    );
 }
 
 #[tokio::test]
 async fn sign_in_and_the_callback_are_rate_limited_per_ip() {
     let app = TestApp::spawn_with(|s| s.rate_limits.signin_per_min = 3).await;
     for _ in 0..3 {
-        app.data("mutation { startGoogleSignIn { url } }", json!({})).await;
+        app.data("mutation { startGoogleSignIn { url } }", json!({}))
+            .await;
     }
-    let body = app.graphql("mutation { startGoogleSignIn { url } }", json!({})).await;
+    let body = app
+        .graphql("mutation { startGoogleSignIn { url } }", json!({}))
+        .await;
     assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
-    assert!(body["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| s >= 1));
+    assert!(
+        body["errors"][0]["extensions"]["retryAfter"]
+            .as_u64()
+            .is_some_and(|s| s >= 1)
+    );
 
     let callback = app.get("/auth/google/callback?code=x&state=y").await;
     assert_eq!(callback.status(), StatusCode::TOO_MANY_REQUESTS);
@@ -210,7 +253,10 @@ pub async fn assert_not_stored(app: &TestApp, plaintexts: &[&str]) {
     for plaintext in plaintexts {
         let hex: String = plaintext.bytes().map(|b| format!("{b:02x}")).collect();
         for row in &rows {
-            assert!(!row.contains(plaintext), "`{plaintext}` stored in plaintext: {row}");
+            assert!(
+                !row.contains(plaintext),
+                "`{plaintext}` stored in plaintext: {row}"
+            );
             assert!(!row.contains(&hex), "`{plaintext}` stored as hex bytes: {row}");
         }
     }
@@ -224,7 +270,10 @@ async fn google_tokens_are_encrypted_at_rest() {
     // Every access token the emulator issues starts with `ya29.` and every refresh token with `1//`.
     assert_not_stored(&app, &["ya29.", "1//0g"]).await;
     let rows = dump_database(&app).await;
-    assert!(rows.iter().any(|r| r.contains("judy@example.com")), "the dump sees the accounts");
+    assert!(
+        rows.iter().any(|r| r.contains("judy@example.com")),
+        "the dump sees the accounts"
+    );
 }
 
 #[tokio::test]
@@ -252,17 +301,26 @@ async fn another_users_ids_behave_like_missing_ids() {
 }
 
 fn key_ring_env(ids: &[&str], keys: &std::collections::HashMap<&str, String>) -> String {
-    ids.iter().map(|id| keys[id].clone()).collect::<Vec<_>>().join(",")
+    ids.iter()
+        .map(|id| keys[id].clone())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn decrypt_account_tokens(app: &TestApp, ring: &str) -> Vec<Result<String, String>> {
     use sea_orm::EntityTrait;
     let cipher = chronos::crypto::Cipher::new(chronos::crypto::KeyRing::parse(ring).expect("ring"));
     let db = chronos::db::connect(&app.server.db.url).await.expect("connect");
-    let accounts = chronos::entities::google_accounts::Entity::find().all(&db).await.expect("accounts");
+    let accounts = chronos::entities::google_accounts::Entity::find()
+        .all(&db)
+        .await
+        .expect("accounts");
     let mut out = Vec::new();
     for account in accounts {
-        for (column, value) in [("access_token", account.access_token), ("refresh_token", account.refresh_token)] {
+        for (column, value) in [
+            ("access_token", account.access_token),
+            ("refresh_token", account.refresh_token),
+        ] {
             let aad = chronos::crypto::Aad::new(account.user_id, "google_accounts", column, account.id);
             let value = value.expect("token stored");
             out.push(cipher.decrypt_string(&aad, &value).map_err(|e| e.to_string()));
@@ -277,7 +335,9 @@ async fn rotate_keys_re_encrypts_and_old_ciphertexts_decrypt_meanwhile() {
     app.sign_in("kate@example.com").await;
     app.connect_account("kate.two@example.com").await;
     let old = app.settings().encryption_keys.to_env_string();
-    let new = chronos::crypto::KeyRing::generate("k2").expect("ring").to_env_string();
+    let new = chronos::crypto::KeyRing::generate("k2")
+        .expect("ring")
+        .to_env_string();
     let keys = std::collections::HashMap::from([("k1", old), ("k2", new)]);
 
     // During rotation the ring holds both keys: everything written under k1 still decrypts.
@@ -285,7 +345,12 @@ async fn rotate_keys_re_encrypts_and_old_ciphertexts_decrypt_meanwhile() {
     let before = decrypt_account_tokens(&app, &both).await;
     assert_eq!(before.len(), 4);
     assert!(before.iter().all(Result::is_ok), "{before:?}");
-    assert!(decrypt_account_tokens(&app, &keys["k2"]).await.iter().all(Result::is_err));
+    assert!(
+        decrypt_account_tokens(&app, &keys["k2"])
+            .await
+            .iter()
+            .all(Result::is_err)
+    );
 
     let rotate = || {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_chronos"))
@@ -297,13 +362,20 @@ async fn rotate_keys_re_encrypts_and_old_ciphertexts_decrypt_meanwhile() {
             .env("RUST_LOG", "warn")
             .output()
             .expect("run rotate-keys");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).expect("utf-8")
     };
     let first = rotate();
     assert!(first.contains("re-encrypted 4 under key k2"), "{first}");
     let second = rotate();
-    assert!(second.contains("re-encrypted 0 under key k2"), "resumable and idempotent: {second}");
+    assert!(
+        second.contains("re-encrypted 0 under key k2"),
+        "resumable and idempotent: {second}"
+    );
 
     // Only the new key is needed now, and the values are the same tokens.
     let after = decrypt_account_tokens(&app, &keys["k2"]).await;

@@ -854,7 +854,7 @@ fn a_crash_before_links_were_recorded_converges_without_duplicates() {
     assert!(w.apply(&plan, |_| false).is_empty());
     assert_eq!(w.live_count(Side::Destination), 5);
 
-    w.links.clear();
+    w.forget_links();
     let rebuilt = w.plan();
     assert!(
         rebuilt.is_empty(),
@@ -872,7 +872,7 @@ fn two_way_links_rebuild_from_the_calendars_alone() {
     w.user_put(Side::Source, event("s", "S", day_at(1, 9)));
     w.user_put(Side::Destination, event("d", "D", day_at(1, 10)));
     w.sync();
-    w.links.clear();
+    w.forget_links();
     let plan = w.plan();
     assert!(plan.is_empty());
     assert_eq!(plan.link_changes.len(), 2);
@@ -986,17 +986,45 @@ fn google_rewriting_what_it_stores_causes_no_rewrites() {
 }
 
 #[test]
-fn perf_probe_tmp() {
+fn a_large_run_killed_halfway_resumes_without_duplicates() {
     let mut w = world(SyncDirection::OneWay);
-    for n in 0..10_000 {
-        w.user_put(Side::Source, event(&format!("e{n}"), "E", day_at(1 + n / 1000, 0) + Duration::minutes(n % 1000)));
+    for n in 0..2_000 {
+        w.user_put(
+            Side::Source,
+            event(
+                &format!("e{n}"),
+                "E",
+                day_at(1 + n / 100, 0) + Duration::minutes(n % 100 * 10),
+            ),
+        );
     }
-    let t = std::time::Instant::now();
-    let p = w.plan();
-    eprintln!("first plan {:?} ops {}", t.elapsed(), p.operations.len());
-    w.apply(&p, |_| false);
-    let input = w.input();
-    let t = std::time::Instant::now();
-    let p = plan(&input);
-    eprintln!("noop plan {:?} ops {}", t.elapsed(), p.operations.len());
+    let plan = w.plan();
+    let batches = plan.batches(50);
+    assert_eq!(batches.len(), 40, "2,000 inserts are 40 batches of 50");
+    // The process dies after 17 batches landed and before the 18th recorded its links.
+    for batch in &batches[..17] {
+        for planned in *batch {
+            w.execute(&planned.operation).unwrap();
+            if let Some(LinkChange::Upsert(link)) = &planned.link {
+                w.links.insert(
+                    (Side::from(link.origin), link.source_event_id.clone()),
+                    link.clone(),
+                );
+            }
+        }
+    }
+    for planned in batches[17] {
+        w.execute(&planned.operation).unwrap();
+    }
+    let resumed = w.plan();
+    assert_eq!(resumed.counts.created, 2_000 - 18 * 50);
+    assert_eq!(
+        resumed.link_changes.len(),
+        50,
+        "the unrecorded batch is recognised, not rewritten"
+    );
+    w.apply(&resumed, |_| false);
+    assert_eq!(copies(&w, Side::Destination).len(), 2_000);
+    assert_eq!(w.live_count(Side::Destination), 2_000);
+    assert!(w.sync().is_empty());
 }

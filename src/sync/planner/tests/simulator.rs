@@ -3,7 +3,7 @@
 //! exceptions, deleted events keeping their ids, and Google's rewrites on write (date-times re-rendered in
 //! another offset, default values left out) that must never read as changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -61,6 +61,8 @@ pub struct World {
     pub destination: SimCalendar,
     /// `(origin side, source_event_id)` -> link, like the table's unique key.
     pub links: BTreeMap<(Side, String), Link>,
+    /// `mirror_event_id` -> the link holding it (the table's other unique key).
+    mirror_ids: HashMap<String, (Side, String)>,
     pub guard: DeleteGuard,
     pub allow_mass_delete: bool,
     /// The planner's cache of each side: replaced by a successful listing, updated by every write that
@@ -85,6 +87,7 @@ impl World {
                 ..SimCalendar::default()
             },
             links: BTreeMap::new(),
+            mirror_ids: HashMap::new(),
             guard: DeleteGuard::default(),
             allow_mass_delete: false,
             cache_source: BTreeMap::new(),
@@ -226,6 +229,12 @@ impl World {
         failures
     }
 
+    /// Loses the link table (links must rebuild from the calendars alone).
+    pub fn forget_links(&mut self) {
+        self.links.clear();
+        self.mirror_ids.clear();
+    }
+
     /// The executor stores Google's answer to a write (a delete answers nothing: the row is tombstoned).
     fn cache_answer(&mut self, side: Side, event_id: &str) {
         let answer = self
@@ -246,19 +255,24 @@ impl World {
         match change {
             LinkChange::Upsert(link) => {
                 let key = (Side::from(link.origin), link.source_event_id.clone());
-                let clash = self
-                    .links
-                    .iter()
-                    .any(|(k, other)| *k != key && other.mirror_event_id == link.mirror_event_id);
-                assert!(!clash, "unique (config, mirror_event_id) violated by {link:?}");
-                self.links.insert(key, link.clone());
+                let holder = self.mirror_ids.get(&link.mirror_event_id);
+                assert!(
+                    holder.is_none_or(|k| *k == key),
+                    "unique (config, mirror_event_id) violated by {link:?}"
+                );
+                if let Some(old) = self.links.insert(key.clone(), link.clone()) {
+                    self.mirror_ids.remove(&old.mirror_event_id);
+                }
+                self.mirror_ids.insert(link.mirror_event_id.clone(), key);
             }
             LinkChange::Remove {
                 origin,
                 source_event_id,
                 ..
             } => {
-                self.links.remove(&(Side::from(*origin), source_event_id.clone()));
+                if let Some(old) = self.links.remove(&(Side::from(*origin), source_event_id.clone())) {
+                    self.mirror_ids.remove(&old.mirror_event_id);
+                }
             }
         }
     }

@@ -1,0 +1,178 @@
+//! Nested fields are batched: the statements a nested query costs do not grow with the rows it returns.
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+
+const NESTED: &str = "query($min: DateTime!, $max: DateTime!) {
+  accounts { id calendars { id summary } }
+  todoLists { id todos { id title } }
+  syncConfigs { id source { id } destination { id } }
+  events(timeMin: $min, timeMax: $max, first: 100) { edges { node { id calendar { id summary } } } }
+}";
+
+/// Each nested path on its own, so a failure names the field that queries per row.
+const PARTS: [(&str, &str); 3] = [
+    ("accounts -> calendars", "{ accounts { id calendars { id } } }"),
+    ("todoLists -> todos", "{ todoLists { id todos { id } } }"),
+    (
+        "syncConfigs -> calendars",
+        "{ syncConfigs { id source { id } destination { id } } }",
+    ),
+];
+
+/// The window query reads one index range per selected calendar, so its cost follows the calendars asked
+/// for, never the events returned.
+const EVENTS: &str = "query($min: DateTime!, $max: DateTime!) { events(timeMin: $min, timeMax: $max, first: 100) { edges { node { id calendar { id } } } } }";
+
+fn window() -> Value {
+    json!({ "min": "2030-01-01T00:00:00Z", "max": "2030-02-01T00:00:00Z" })
+}
+
+impl TestApp {
+    /// Statements the server runs for one request of `query`.
+    async fn statements_for(&self, query: &str, variables: Value) -> (u64, Value) {
+        let before = self.statements().await;
+        let data = self.data(query, variables).await;
+        (self.statements().await - before, data)
+    }
+
+    async fn writable_calendars(&self) -> Vec<String> {
+        let accounts = self.accounts().await;
+        for account in accounts.as_array().expect("accounts") {
+            self.data(
+                "mutation($id: ID!) { refreshCalendars(accountId: $id) { id } }",
+                json!({ "id": account["id"] }),
+            )
+            .await;
+        }
+        let data = self.data("{ calendars { id accessRole } }", json!({})).await;
+        data["calendars"]
+            .as_array()
+            .expect("calendars")
+            .iter()
+            .filter(|c| c["accessRole"] == "owner")
+            .map(|c| c["id"].as_str().expect("id").to_string())
+            .collect()
+    }
+
+    async fn create_events(&self, calendars: &[String], per_calendar: usize) {
+        for (i, calendar) in calendars.iter().enumerate() {
+            for n in 0..per_calendar {
+                self.data(
+                    "mutation($cal: ID!, $start: DateTime!, $end: DateTime!) { createEvent(input: { calendarId: $cal, summary: \"N+1\", start: { dateTime: $start }, end: { dateTime: $end } }) { id } }",
+                    json!({
+                        "cal": calendar,
+                        "start": format!("2030-01-{:02}T{:02}:00:00Z", i + 2, n + 8),
+                        "end": format!("2030-01-{:02}T{:02}:30:00Z", i + 2, n + 8),
+                    }),
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Adds `lists` lists of `todos` todos, one event per calendar, and a config between consecutive
+    /// calendars.
+    async fn grow(&self, lists: usize, todos: usize) {
+        for l in 0..lists {
+            let list = self
+                .data(
+                    "mutation($name: String!) { createTodoList(input: { name: $name }) { id } }",
+                    json!({ "name": format!("List {l}") }),
+                )
+                .await;
+            let list_id = list["createTodoList"]["id"].clone();
+            for t in 0..todos {
+                self.data(
+                    "mutation($list: ID!, $title: String!) { createTodo(input: { listId: $list, title: $title }) { id } }",
+                    json!({ "list": list_id, "title": format!("Todo {t}") }),
+                )
+                .await;
+            }
+        }
+        let calendars = self.writable_calendars().await;
+        self.create_events(&calendars, 1).await;
+        for pair in calendars.windows(2) {
+            self.graphql(
+                "mutation($s: ID!, $d: ID!) { createSyncConfig(input: { sourceCalendarId: $s, destinationCalendarId: $d, direction: ONE_WAY }) { id } }",
+                json!({ "s": pair[0], "d": pair[1] }),
+            )
+            .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
+    let app = TestApp::spawn_with(|s| s.scheduler_enabled = false).await;
+    app.sign_in("nora@example.com").await;
+    app.emulator()
+        .create_calendar("nora@example.com", "Work", Some("Europe/Berlin"))
+        .expect("calendar");
+    app.grow(1, 1).await;
+    let (few_events, few) = app.statements_for(EVENTS, window()).await;
+    let calendars = app.writable_calendars().await;
+    app.create_events(&calendars, 6).await;
+    let (many_events, many) = app.statements_for(EVENTS, window()).await;
+    assert!(
+        many["events"]["edges"].as_array().map(Vec::len) > few["events"]["edges"].as_array().map(Vec::len)
+    );
+    assert_eq!(few_events, many_events, "events -> calendar queries per event");
+    let (small, small_data) = app.statements_for(NESTED, window()).await;
+    let mut small_parts = Vec::new();
+    for (_, query) in PARTS {
+        let variables = if query.contains("$min") {
+            window()
+        } else {
+            json!({})
+        };
+        small_parts.push(app.statements_for(query, variables).await.0);
+    }
+
+    app.connect_account("nora.two@example.com").await;
+    app.connect_account("nora.three@example.com").await;
+    app.emulator()
+        .create_calendar("nora.two@example.com", "Side", None)
+        .expect("calendar");
+    app.grow(5, 4).await;
+    let (large, large_data) = app.statements_for(NESTED, window()).await;
+    for ((name, query), small_part) in PARTS.iter().zip(small_parts) {
+        let variables = if query.contains("$min") {
+            window()
+        } else {
+            json!({})
+        };
+        let large_part = app.statements_for(query, variables).await.0;
+        assert_eq!(small_part, large_part, "{name} queries per row");
+    }
+
+    let count = |data: &Value, path: &[&str]| {
+        let mut v = data;
+        for p in path {
+            v = &v[*p];
+        }
+        v.as_array().map(Vec::len).unwrap_or_default()
+    };
+    assert!(count(&large_data, &["accounts"]) > count(&small_data, &["accounts"]));
+    assert!(count(&large_data, &["todoLists"]) > count(&small_data, &["todoLists"]));
+    assert!(count(&large_data, &["syncConfigs"]) > count(&small_data, &["syncConfigs"]));
+    assert!(count(&large_data, &["events", "edges"]) > count(&small_data, &["events", "edges"]));
+    let all_calendars = |data: &Value| -> usize {
+        data["accounts"]
+            .as_array()
+            .map(|accounts| {
+                accounts
+                    .iter()
+                    .map(|a| a["calendars"].as_array().map_or(0, Vec::len))
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let added_calendars = all_calendars(&large_data) - all_calendars(&small_data);
+    assert_eq!(
+        large - small,
+        added_calendars as u64,
+        "beyond one window range per added calendar, a nested query costs the same for more rows"
+    );
+}

@@ -1,0 +1,533 @@
+//! Sync runs across processes and instances: `syncProgress` over a websocket (same instance and, on
+//! PostgreSQL, another instance), push-triggered runs, the scheduler with two instances on one database,
+//! and the real `chronos` binary killed with SIGKILL in the middle of a 2,000-event run.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use chrono::{TimeDelta, Utc};
+use chronos::{
+    app::{AppState, Application},
+    entities::{
+        enums::{JobStatus, SyncRunStatus, SyncTrigger},
+        jobs, sync_configs, sync_runs,
+    },
+    sync::{run::RUN_KIND, schedule},
+};
+use futures::{SinkExt, StreamExt};
+use reqwest::Method;
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpStream,
+    process::{Child, Command},
+};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
+};
+use uuid::Uuid;
+
+use crate::{
+    helpers::TestApp,
+    sync_runs::{DESTINATION, SOURCE, World, hour, origin_of, timed},
+};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const PROGRESS_FIELDS: &str = "runId configId phase created updated deleted failed at";
+
+fn on_postgres() -> bool {
+    std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
+}
+
+/// A `graphql-transport-ws` connection to `server` (an `http://host:port` address) with `app`'s session
+/// cookie and `server`'s origin, acknowledged.
+async fn connect(app: &TestApp, server: &str) -> Socket {
+    let url = format!("{}/graphql/ws", server.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request().expect("request");
+    let cookie = format!(
+        "chronos_session={}",
+        app.cookie("chronos_session").expect("session cookie")
+    );
+    let headers = request.headers_mut();
+    headers.insert("cookie", HeaderValue::from_str(&cookie).expect("cookie"));
+    headers.insert("origin", HeaderValue::from_str(server).expect("origin"));
+    headers.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket");
+    send(&mut socket, json!({ "type": "connection_init", "payload": {} })).await;
+    let ack = receive(&mut socket, Duration::from_secs(10)).await.expect("ack");
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::text(message.to_string()))
+        .await
+        .expect("send");
+}
+
+/// The next JSON message (pings skipped), or `None` after `timeout`.
+async fn receive(socket: &mut Socket, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??;
+        match message.expect("websocket message") {
+            Message::Text(text) => {
+                let value: Value = serde_json::from_str(&text).expect("JSON message");
+                if value["type"] == "ping" {
+                    send(socket, json!({ "type": "pong" })).await;
+                    continue;
+                }
+                return Some(value);
+            }
+            Message::Close(_) => return None,
+            _ => {}
+        }
+    }
+}
+
+async fn subscribe(socket: &mut Socket, id: &str, config_id: Option<&str>) {
+    send(
+        socket,
+        json!({
+            "id": id,
+            "type": "subscribe",
+            "payload": {
+                "query": format!("subscription($id: ID) {{ syncProgress(configId: $id) {{ {PROGRESS_FIELDS} }} }}"),
+                "variables": { "id": config_id },
+            },
+        }),
+    )
+    .await;
+}
+
+/// Progress messages of subscription `id` up to and including the run's last one (FINISHED or FAILED).
+async fn progress_until_done(socket: &mut Socket, id: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Some(message) = receive(socket, Duration::from_secs(60)).await {
+        assert_eq!(message["id"], id, "{message}");
+        assert_eq!(message["type"], "next", "{message}");
+        let progress = message["payload"]["data"]["syncProgress"].clone();
+        let done = matches!(progress["phase"].as_str(), Some("FINISHED" | "FAILED"));
+        seen.push(progress);
+        if done {
+            return seen;
+        }
+    }
+    panic!("the run never finished: {seen:#?}");
+}
+
+fn phases(progress: &[Value]) -> Vec<String> {
+    let mut phases: Vec<String> = progress
+        .iter()
+        .map(|p| p["phase"].as_str().expect("phase").to_owned())
+        .collect();
+    phases.dedup();
+    phases
+}
+
+#[tokio::test]
+async fn sync_progress_streams_the_phases_to_the_owner_only() {
+    let world = World::new().await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    for i in 0..3 {
+        world
+            .insert(SOURCE, timed(&format!("P{i}"), hour(i + 1, 9)))
+            .await;
+    }
+    let mut one = connect(&world.app, &world.app.address).await;
+    subscribe(&mut one, "one", Some(&config)).await;
+    let mut all = connect(&world.app, &world.app.address).await;
+    subscribe(&mut all, "all", None).await;
+
+    // Another user: someone else's config is NOT_FOUND; their own stream stays silent.
+    let other = world.app.new_browser();
+    other.sign_in("other@example.com").await;
+    let mut stranger = connect(&other, &other.address).await;
+    subscribe(&mut stranger, "theirs", Some(&config)).await;
+    let refused = receive(&mut stranger, Duration::from_secs(10))
+        .await
+        .expect("answer");
+    // A field error: `next` with errors and no data (the operation itself was valid).
+    assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{refused}"
+    );
+    let closed = receive(&mut stranger, Duration::from_secs(10))
+        .await
+        .expect("complete");
+    assert_eq!(
+        (closed["id"].as_str(), closed["type"].as_str()),
+        (Some("theirs"), Some("complete"))
+    );
+    subscribe(&mut stranger, "mine", None).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let run = world.trigger(&config, false).await;
+    let progress = progress_until_done(&mut one, "one").await;
+    assert_eq!(
+        phases(&progress),
+        ["STARTED", "LISTING", "APPLYING", "FINISHED"],
+        "{progress:#?}"
+    );
+    assert!(
+        progress
+            .iter()
+            .all(|p| p["runId"] == run["id"] && p["configId"] == config)
+    );
+    let last = progress.last().expect("last");
+    assert_eq!(
+        (last["created"].as_i64(), last["failed"].as_i64()),
+        (Some(3), Some(0))
+    );
+    assert_eq!(
+        phases(&progress_until_done(&mut all, "all").await)
+            .last()
+            .map(String::as_str),
+        Some("FINISHED")
+    );
+    assert!(
+        receive(&mut stranger, Duration::from_millis(500)).await.is_none(),
+        "another user's run is not shown"
+    );
+    world.idle().await;
+}
+
+#[tokio::test]
+async fn a_push_notification_queues_a_push_run() {
+    let world = World::with_push().await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    world.sync(&config).await;
+    let id = world.insert(SOURCE, timed("Pushed", hour(2, 9))).await;
+    // Google notifies, the calendar is refreshed, the change queues a run: no triggerSync needed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mirrored = world
+            .mirrors(DESTINATION)
+            .await
+            .values()
+            .any(|m| origin_of(m) == id);
+        if mirrored {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the push never led to a run"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    world.idle().await;
+    let push_runs = sync_runs::Entity::find()
+        .filter(sync_runs::Column::Trigger.eq(SyncTrigger::Push))
+        .all(&world.db)
+        .await
+        .expect("runs");
+    assert!(!push_runs.is_empty());
+    assert!(
+        push_runs.iter().all(|r| r.status == SyncRunStatus::Succeeded),
+        "{push_runs:?}"
+    );
+}
+
+/// Another server on the test database (its own port and state), running until `stop` is dropped.
+async fn second_instance(
+    app: &TestApp,
+    scheduler_enabled: bool,
+) -> (String, AppState, tokio::sync::oneshot::Sender<()>) {
+    let mut settings = app.settings().clone();
+    settings.bind_addr = "127.0.0.1:0".into();
+    settings.scheduler_enabled = scheduler_enabled;
+    let instance = Application::build(settings, false)
+        .await
+        .expect("second instance");
+    let address = format!("http://{}", instance.local_addr());
+    let state = instance.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(instance.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    (address, state, stop)
+}
+
+#[tokio::test]
+async fn a_subscriber_on_another_instance_sees_the_run() {
+    if !on_postgres() {
+        eprintln!("skipped: needs TEST_DATABASE_URL (LISTEN/NOTIFY across instances)");
+        return;
+    }
+    let world = World::new().await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    world.insert(SOURCE, timed("Across", hour(1, 9))).await;
+    // Instance B runs no jobs: the run executes on A, the subscriber listens on B.
+    let (b, _, _stop) = second_instance(&world.app, false).await;
+    let mut socket = connect(&world.app, &b).await;
+    subscribe(&mut socket, "b", Some(&config)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let run = world.trigger(&config, false).await;
+    let progress = progress_until_done(&mut socket, "b").await;
+    assert_eq!(
+        phases(&progress),
+        ["STARTED", "LISTING", "APPLYING", "FINISHED"],
+        "{progress:#?}"
+    );
+    assert!(progress.iter().all(|p| p["runId"] == run["id"]));
+    assert_eq!(progress.last().expect("last")["created"], 1);
+    world.idle().await;
+}
+
+#[tokio::test]
+async fn two_instances_run_each_due_config_exactly_once() {
+    if !on_postgres() {
+        eprintln!("skipped: needs TEST_DATABASE_URL (two instances on one PostgreSQL)");
+        return;
+    }
+    let world = World::new().await;
+    // Twenty configs, each from its own calendar, all due now.
+    for i in 0..20 {
+        world
+            .app
+            .emulator()
+            .create_calendar(SOURCE, &format!("Team {i}"), Some("UTC"))
+            .expect("calendar");
+    }
+    let source_account = world
+        .app
+        .accounts()
+        .await
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["email"] == SOURCE)
+        .expect("source account")["id"]
+        .clone();
+    let data = world
+        .app
+        .data(
+            "mutation($id: ID!) { refreshCalendars(accountId: $id) { id primary } }",
+            json!({ "id": source_account }),
+        )
+        .await;
+    let teams: Vec<String> = data["refreshCalendars"]
+        .as_array()
+        .expect("calendars")
+        .iter()
+        .filter(|c| c["primary"] == false)
+        .map(|c| c["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(teams.len(), 20);
+    world.idle().await;
+    let mut configs = Vec::new();
+    for team in &teams {
+        let data = world
+            .app
+            .data(
+                "mutation($input: CreateSyncConfigInput!) { createSyncConfig(input: $input) { id } }",
+                json!({ "input": {
+                    "sourceCalendarId": team,
+                    "destinationCalendarId": world.destination_calendar,
+                    "direction": "ONE_WAY",
+                    "intervalMinutes": 60,
+                } }),
+            )
+            .await;
+        configs.push(data["createSyncConfig"]["id"].as_str().expect("id").to_owned());
+    }
+    sync_configs::Entity::update_many()
+        .col_expr(
+            sync_configs::Column::NextRunAt,
+            Some(Utc::now() - TimeDelta::minutes(1)).into(),
+        )
+        .exec(&world.db)
+        .await
+        .expect("make them due");
+
+    // Instance B runs jobs too; both instances and the periodic scheduler race for the due configs.
+    let (_, b_state, _stop) = second_instance(&world.app, true).await;
+    let mut settings = world.app.settings().clone();
+    settings.bind_addr = "127.0.0.1:0".into();
+    let a_state = Application::build(settings, false)
+        .await
+        .expect("instance")
+        .state()
+        .clone();
+    let now = Utc::now();
+    let (a, b) = tokio::join!(
+        schedule::enqueue_due(&a_state, now),
+        schedule::enqueue_due(&b_state, now)
+    );
+    assert_eq!(a.expect("A") + b.expect("B"), 20);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let finished = sync_runs::Entity::find()
+            .filter(sync_runs::Column::Status.eq(SyncRunStatus::Succeeded))
+            .filter(sync_runs::Column::Trigger.eq(SyncTrigger::Scheduled))
+            .count(&world.db)
+            .await
+            .expect("count");
+        if finished >= 20 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{finished} of 20 scheduled runs finished"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The periodic scheduler finds nothing more due; every config ran exactly once, in one attempt.
+    assert_eq!(
+        schedule::enqueue_due(&a_state, Utc::now()).await.expect("again"),
+        0
+    );
+    world.idle().await;
+    for config in &configs {
+        let runs = sync_runs::Entity::find()
+            .filter(sync_runs::Column::ConfigId.eq(Uuid::parse_str(config).expect("uuid")))
+            .all(&world.db)
+            .await
+            .expect("runs");
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].trigger, SyncTrigger::Scheduled);
+        let next = world.config_row(config).await.next_run_at.expect("rescheduled");
+        assert!(next > Utc::now() + TimeDelta::minutes(50), "{next}");
+    }
+    let run_jobs = jobs::Entity::find()
+        .filter(jobs::Column::Kind.eq(RUN_KIND))
+        .all(&world.db)
+        .await
+        .expect("jobs");
+    assert_eq!(run_jobs.len(), 20);
+    assert!(
+        run_jobs
+            .iter()
+            .all(|j| j.status == JobStatus::Done && j.attempts == 1),
+        "{run_jobs:?}"
+    );
+    let owners: BTreeSet<Option<String>> = run_jobs.iter().map(|j| j.lease_owner.clone()).collect();
+    eprintln!("runs executed by {} instance(s)", owners.len());
+}
+
+/// The real server binary on the test database and emulator, with workers.
+async fn spawn_binary(app: &TestApp) -> Child {
+    let settings = app.settings();
+    let emulator = app.server.emulator.base_url();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .arg("serve")
+        .current_dir(app.server.db.dir())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &settings.database_url)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("GOOGLE_ACCOUNTS_URL", &emulator)
+        .env("GOOGLE_OAUTH_URL", &emulator)
+        .env("GOOGLE_API_URL", &emulator)
+        .env(
+            "GOOGLE_CLIENT_ID",
+            settings.google.client_id.clone().unwrap_or_default(),
+        )
+        .env(
+            "GOOGLE_CLIENT_SECRET",
+            settings
+                .google
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().clone())
+                .unwrap_or_default(),
+        )
+        .env("ENCRYPTION_KEYS", settings.encryption_keys.to_env_string())
+        .env("CSRF_SECRET", settings.csrf_secret.expose())
+        .env("SCHEDULER_ENABLED", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn chronos");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the server starts")
+        .expect("stdout")
+        .expect("a line");
+    assert!(first.starts_with("listening on http://"), "{first}");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+#[tokio::test]
+async fn a_run_killed_midway_converges_on_the_rerun_without_duplicates() {
+    // This server serves the API only; the binary runs the jobs.
+    let app = TestApp::spawn_with(|settings| settings.scheduler_enabled = false).await;
+    let world = World::without_workers(app).await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    let start = Utc::now() + TimeDelta::hours(1);
+    let mut originals = BTreeSet::new();
+    for i in 0..2_000 {
+        let at = start + TimeDelta::minutes(30 * i);
+        let event = world
+            .app
+            .emulator()
+            .insert_event(SOURCE, timed(&format!("Bulk {i}"), at))
+            .expect("insert");
+        originals.insert(event["id"].as_str().expect("id").to_owned());
+    }
+    // Slow Google down so the run is still writing when it is killed.
+    world
+        .control(Method::PUT, "/emulator/latency", json!({ "ms": 5 }))
+        .await;
+    let run = world.trigger(&config, false).await;
+    let run_id = Uuid::parse_str(run["id"].as_str().expect("id")).expect("uuid");
+
+    let mut first = spawn_binary(&world.app).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let row = sync_runs::Entity::find_by_id(run_id)
+            .one(&world.db)
+            .await
+            .expect("run")
+            .expect("row");
+        if row.created >= 300 {
+            assert!(row.created < 2_000, "killed too late: {row:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run never got going: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("killed");
+    let killed = sync_runs::Entity::find_by_id(run_id)
+        .one(&world.db)
+        .await
+        .expect("run")
+        .expect("row");
+    assert_eq!(killed.status, SyncRunStatus::Running, "{killed:?}");
+    world
+        .control(Method::PUT, "/emulator/latency", json!({ "ms": 0 }))
+        .await;
+
+    // A new process takes the run over once its lease has expired, and finishes it.
+    let mut second = spawn_binary(&world.app).await;
+    let finished = world.finished(run_id).await;
+    assert_eq!(finished.status, SyncRunStatus::Succeeded, "{finished:?}");
+    // Copies that landed just before the kill are found by the rerun's listing, not created again.
+    assert!(finished.created > 0 && finished.created <= 2_000, "{finished:?}");
+    let mirrors = world.mirrors(DESTINATION).await;
+    assert_eq!(mirrors.len(), 2_000, "exactly one mirror per event");
+    let origins: BTreeSet<String> = mirrors.values().map(origin_of).collect();
+    assert_eq!(origins, originals);
+    assert_eq!(world.links(&config).await, 2_000);
+    second.start_kill().expect("stop");
+    second.wait().await.ok();
+}
