@@ -1,5 +1,7 @@
 //! The schema, assembled from the domains' roots, with the limits every request runs under.
 
+pub mod scalars;
+
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
@@ -14,7 +16,7 @@ use crate::todos::{TodosMutation, TodosQuery};
 /// Deepest selection set accepted; the SPA's deepest real query is far below it.
 pub const MAX_DEPTH: usize = 12;
 /// Complexity budget per operation; list fields multiply their children by the page size.
-pub const MAX_COMPLEXITY: usize = 2_000;
+pub const MAX_COMPLEXITY: usize = 5_000;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]

@@ -1,7 +1,8 @@
 //! GraphQL types and resolvers of the accounts domain.
 
+use crate::graphql::scalars::DateTime as GqlDateTime;
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
@@ -21,7 +22,7 @@ pub struct User {
     /// Email of the Google account the user first signed in with.
     pub email: String,
     pub name: Option<String>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: GqlDateTime,
 }
 
 impl From<users::Model> for User {
@@ -30,7 +31,7 @@ impl From<users::Model> for User {
             id: ID(m.id.to_string()),
             email: m.email,
             name: m.name,
-            created_at: m.created_at,
+            created_at: m.created_at.into(),
         }
     }
 }
@@ -90,8 +91,8 @@ pub struct SessionInfo {
     /// The session making this request.
     pub current: bool,
     pub user_agent: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
+    pub created_at: GqlDateTime,
+    pub last_seen_at: GqlDateTime,
 }
 
 /// Parses an id argument; a malformed id is reported like a missing one.
@@ -144,8 +145,8 @@ impl AccountsQuery {
                 id: ID(s.public_id),
                 current: s.current,
                 user_agent: s.user_agent,
-                created_at: s.created_at,
-                last_seen_at: s.last_seen_at,
+                created_at: s.created_at.into(),
+                last_seen_at: s.last_seen_at.into(),
             })
             .collect())
     }

@@ -1,12 +1,12 @@
 //! GraphQL types, loaders and resolvers of the calendars domain.
 
+use crate::graphql::scalars::DateTime as GqlDateTime;
 use std::collections::HashMap;
 
 use async_graphql::{
     Context, ID, Object, SimpleObject,
     dataloader::{DataLoader, Loader},
 };
-use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ pub struct Calendar {
     /// Colour of the calendar, `#rrggbb`.
     pub background_color: Option<String>,
     /// When the calendar's events were last listed from Google; null until the first listing finished.
-    pub last_synced_at: Option<DateTime<Utc>>,
+    pub last_synced_at: Option<GqlDateTime>,
 }
 
 impl From<calendars::Model> for Calendar {
@@ -47,7 +47,7 @@ impl From<calendars::Model> for Calendar {
             access_role: m.access_role,
             primary: m.is_primary,
             background_color: m.background_color,
-            last_synced_at: m.last_synced_at,
+            last_synced_at: m.last_synced_at.map(Into::into),
         }
     }
 }

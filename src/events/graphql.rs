@@ -1,9 +1,9 @@
 //! GraphQL types and resolvers of the events domain. Resolvers parse, call the domain, and map.
 
+use crate::graphql::scalars::DateTime as GqlDateTime;
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::PageInfo,
 };
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
@@ -32,7 +32,7 @@ pub struct EventTimeValue {
     /// The day of an all-day event.
     pub date: Option<Date>,
     /// The instant of a timed event.
-    pub date_time: Option<DateTime<Utc>>,
+    pub date_time: Option<GqlDateTime>,
     /// The IANA zone the event was scheduled in (recurrences repeat in it).
     pub time_zone: Option<String>,
 }
@@ -47,7 +47,7 @@ impl From<&Time> for EventTimeValue {
             },
             Time::DateTime { instant, time_zone } => Self {
                 date: None,
-                date_time: Some(*instant),
+                date_time: Some((*instant).into()),
                 time_zone: time_zone.clone(),
             },
         }
@@ -170,8 +170,8 @@ impl Event {
     }
 
     /// When the event last changed at Google.
-    async fn updated(&self) -> DateTime<Utc> {
-        self.0.event.updated()
+    async fn updated(&self) -> GqlDateTime {
+        self.0.event.updated().into()
     }
 
     /// The sync config that wrote this event as a copy; null for an ordinary event, and once the config
@@ -230,7 +230,7 @@ pub struct EventTimeInput {
     /// All-day: the day (as an end, the day after the last day).
     pub date: Option<Date>,
     /// Timed: the instant (RFC 3339 with offset).
-    pub date_time: Option<DateTime<Utc>>,
+    pub date_time: Option<GqlDateTime>,
     /// IANA zone (`Europe/Berlin`); required for recurring timed events.
     pub time_zone: Option<String>,
 }
@@ -243,7 +243,7 @@ impl EventTimeInput {
         match (self.date, self.date_time) {
             (Some(date), None) => Ok(Time::Date(date.0)),
             (None, Some(instant)) => Ok(Time::DateTime {
-                instant,
+                instant: instant.into(),
                 time_zone: self.time_zone,
             }),
             _ => Err(AppError::bad_input(
@@ -346,8 +346,8 @@ impl EventsQuery {
         &self,
         ctx: &Context<'_>,
         calendar_ids: Option<Vec<ID>>,
-        time_min: DateTime<Utc>,
-        time_max: DateTime<Utc>,
+        time_min: GqlDateTime,
+        time_max: GqlDateTime,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<EventConnection> {
@@ -362,7 +362,7 @@ impl EventsQuery {
             .transpose()?;
         let query = WindowQuery {
             calendar_ids: calendar_ids.as_deref(),
-            window: window::window(time_min, time_max)?,
+            window: window::window(time_min.0, time_max.0)?,
             first: window::page_size(first, window::DEFAULT_PAGE_SIZE, window::MAX_PAGE_SIZE)?,
             after: after.as_deref(),
         };

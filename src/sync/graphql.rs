@@ -1,6 +1,7 @@
 //! GraphQL types, loaders and resolvers of sync configs and their run history. Resolvers parse, call
 //! [`super::configs`] / [`super::runs`] with the signed-in user, and map.
 
+use crate::graphql::scalars::DateTime as GqlDateTime;
 use std::collections::HashMap;
 
 use async_graphql::{
@@ -8,7 +9,7 @@ use async_graphql::{
     connection::{CursorType, OpaqueCursor, PageInfo},
     dataloader::{DataLoader, Loader},
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -148,9 +149,9 @@ pub struct SyncRun {
     /// Where the run is.
     pub status: SyncRunStatus,
     /// When a worker began executing it; null while queued.
-    pub started_at: Option<DateTime<Utc>>,
+    pub started_at: Option<GqlDateTime>,
     /// When it ended; null until then.
-    pub finished_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<GqlDateTime>,
     /// Copies created.
     pub created: i32,
     /// Events updated (copies rewritten, or origins changed by an edit flowing back).
@@ -168,7 +169,7 @@ pub struct SyncRun {
     /// Why the run failed or stopped early.
     pub error: Option<String>,
     /// When the run was queued.
-    pub created_at: DateTime<Utc>,
+    pub created_at: GqlDateTime,
 }
 
 impl From<sync_runs::Model> for SyncRun {
@@ -178,8 +179,8 @@ impl From<sync_runs::Model> for SyncRun {
             config_id: ID(m.config_id.to_string()),
             trigger: m.trigger.into(),
             status: m.status.into(),
-            started_at: m.started_at,
-            finished_at: m.finished_at,
+            started_at: m.started_at.map(Into::into),
+            finished_at: m.finished_at.map(Into::into),
             created: m.created,
             updated: m.updated,
             deleted: m.deleted,
@@ -188,7 +189,7 @@ impl From<sync_runs::Model> for SyncRun {
             google_calls: m.google_calls,
             conflicts: m.conflicts,
             error: m.error,
-            created_at: m.created_at,
+            created_at: m.created_at.into(),
         }
     }
 }
@@ -287,8 +288,8 @@ impl SyncConfig {
     }
 
     /// When the next scheduled run is due; null when the config has no interval or is disabled.
-    async fn next_run_at(&self) -> Option<DateTime<Utc>> {
-        self.0.next_run_at
+    async fn next_run_at(&self) -> Option<GqlDateTime> {
+        self.0.next_run_at.map(Into::into)
     }
 
     /// Whether the config runs.
@@ -308,13 +309,13 @@ impl SyncConfig {
     }
 
     /// When the config was created.
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+    async fn created_at(&self) -> GqlDateTime {
+        self.0.created_at.into()
     }
 
     /// When the config was last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+    async fn updated_at(&self) -> GqlDateTime {
+        self.0.updated_at.into()
     }
 }
 

@@ -13,6 +13,7 @@
 //! run) or FAILED (grant lost, mass-delete guard, local failure). The mass-delete guard pauses the config
 //! until `triggerSync` with the override.
 
+pub mod quiet;
 mod snapshot;
 
 use std::sync::Mutex;
@@ -250,6 +251,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
     }
 
     reporter.send(Phase::Listing, Tally::default()).await;
+    let timer = std::time::Instant::now();
     let (source_listing, destination_listing) = tokio::join!(
         crate::calendars::refresh_events(state, subject.source.id),
         crate::calendars::refresh_events(state, subject.destination.id),
@@ -285,7 +287,18 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
     executor::add_to_run(&state.db, run.id, Tally::default(), listing_calls).await?;
 
     let now = Utc::now();
+    if complete == [true, true]
+        && let Some(previous) = quiet::unchanged_since_last_run(&state.db, config, run.id, now).await?
+    {
+        // The last run planned nothing and nothing it read has changed since: the plan would be empty.
+        record_plan_counts(state, run.id, u32::try_from(previous.skipped).unwrap_or(0), 0).await?;
+        let run = finish(state, &run, SyncRunStatus::Succeeded, None).await?;
+        reporter.finish(Phase::Finished, &run).await;
+        tracing::info!(%run_id, google_calls = run.google_calls, "sync run finished: nothing changed");
+        return Ok(());
+    }
     let plan_config = PlanConfig::from_model(config);
+    let listed_ms = timer.elapsed().as_millis();
     let snapshot = snapshot::load(
         &state.db,
         &state.cipher,
@@ -313,6 +326,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         guard: DeleteGuard::default(),
         allow_mass_delete: run.allow_mass_delete,
     };
+    let loaded_ms = timer.elapsed().as_millis();
     let plan = tokio::task::spawn_blocking(move || planner::plan(&input))
         .await
         .map_err(|e| AppError::internal(anyhow::anyhow!("sync planner task: {e}")))?;
@@ -322,6 +336,9 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         operations = plan.operations.len(),
         link_changes = plan.link_changes.len(),
         halted = plan.halted.is_some(),
+        listed_ms,
+        loaded_ms,
+        planned_ms = timer.elapsed().as_millis(),
         "sync plan made"
     );
 

@@ -1,7 +1,7 @@
 //! GraphQL of sync runs in motion: `triggerSync` and the `syncProgress` subscription.
 
+use crate::graphql::scalars::DateTime as GqlDateTime;
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, Subscription};
-use chrono::{DateTime, Utc};
 use futures::{Stream, stream};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -58,7 +58,7 @@ pub struct SyncProgress {
     /// Writes that failed so far (retried by the next run).
     pub failed: i32,
     /// When the message was sent.
-    pub at: DateTime<Utc>,
+    pub at: GqlDateTime,
 }
 
 impl From<&Progress> for SyncProgress {
@@ -71,7 +71,7 @@ impl From<&Progress> for SyncProgress {
             updated: progress.updated,
             deleted: progress.deleted,
             failed: progress.failed,
-            at: progress.at,
+            at: progress.at.into(),
         }
     }
 }

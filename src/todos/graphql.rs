@@ -1,5 +1,6 @@
 //! GraphQL types and resolvers of the todos domain. Resolvers parse, call [`UserTodos`], and map.
 
+use crate::graphql::scalars::DateTime as GqlDateTime;
 use std::sync::Arc;
 
 use async_graphql::{
@@ -8,7 +9,7 @@ use async_graphql::{
     connection::{CursorType, OpaqueCursor, PageInfo},
     dataloader::DataLoader,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
@@ -96,19 +97,19 @@ pub struct Todo {
     /// The day the todo is due, when it is due on a day rather than at an instant.
     pub due_date: Option<Date>,
     /// The instant the todo is due, when it is due at a time rather than on a day.
-    pub due_at: Option<DateTime<Utc>>,
+    pub due_at: Option<GqlDateTime>,
     /// How important the todo is.
     pub priority: Priority,
     /// Whether the todo is done.
     pub completed: bool,
     /// When the todo was marked done; null while it is not.
-    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<GqlDateTime>,
     /// Index of the todo in its list, from 0.
     pub position: i32,
     /// When the todo was created.
-    pub created_at: DateTime<Utc>,
+    pub created_at: GqlDateTime,
     /// When the todo last changed.
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: GqlDateTime,
 }
 
 impl From<TodoRecord> for Todo {
@@ -119,13 +120,13 @@ impl From<TodoRecord> for Todo {
             title: todo.title,
             notes: todo.notes,
             due_date: todo.due_date.map(Date),
-            due_at: todo.due_at,
+            due_at: todo.due_at.map(Into::into),
             priority: todo.priority.into(),
             completed: todo.completed,
-            completed_at: todo.completed_at,
+            completed_at: todo.completed_at.map(Into::into),
             position: todo.position,
-            created_at: todo.created_at,
-            updated_at: todo.updated_at,
+            created_at: todo.created_at.into(),
+            updated_at: todo.updated_at.into(),
         }
     }
 }
@@ -231,7 +232,7 @@ pub struct CreateTodoInput {
     /// Due on this day (exclusive with `dueAt`).
     pub due_date: Option<Date>,
     /// Due at this instant (exclusive with `dueDate`).
-    pub due_at: Option<DateTime<Utc>>,
+    pub due_at: Option<GqlDateTime>,
     /// Priority; NONE when omitted.
     pub priority: Option<Priority>,
 }
@@ -248,7 +249,7 @@ pub struct UpdateTodoInput {
     /// Due on this day (clears `dueAt`); null removes the due date.
     pub due_date: MaybeUndefined<Date>,
     /// Due at this instant (clears `dueDate`); null removes it.
-    pub due_at: MaybeUndefined<DateTime<Utc>>,
+    pub due_at: MaybeUndefined<GqlDateTime>,
     /// New priority.
     pub priority: Option<Priority>,
     /// Marks the todo done (sets `completedAt` to now) or not done (clears it).
@@ -316,7 +317,7 @@ impl TodosQuery {
         #[graphql(
             desc = "Only todos due before this instant (`dueAt` earlier, or `dueDate` before its day)."
         )]
-        due_before: Option<DateTime<Utc>>,
+        due_before: Option<GqlDateTime>,
         #[graphql(desc = "Page size: 0 to 200, default 50.")] first: Option<i32>,
         #[graphql(desc = "A cursor from a previous page: continue after it.")] after: Option<String>,
     ) -> async_graphql::Result<TodoConnection> {
@@ -324,7 +325,7 @@ impl TodosQuery {
         let filter = TodoFilter {
             list_id: list_id.as_ref().map(|id| parse_id(id, "todo list")).transpose()?,
             completed,
-            due_before,
+            due_before: due_before.map(|t| t.0),
         };
         let first = validate::page_size(first)?;
         let after = after
@@ -404,7 +405,7 @@ impl TodosMutation {
             title: input.title,
             notes: input.notes,
             due_date: input.due_date.map(|date| date.0),
-            due_at: input.due_at,
+            due_at: input.due_at.map(|t| t.0),
             priority: input.priority.map(DbPriority::from),
         };
         Ok(todos.create_todo(new).await?.into())
@@ -427,7 +428,7 @@ impl TodosMutation {
             title: input.title,
             notes: maybe(input.notes),
             due_date: maybe(input.due_date).map(|date| date.map(|date| date.0)),
-            due_at: maybe(input.due_at),
+            due_at: maybe(input.due_at.map_value(|t| t.0)),
             priority: input.priority.map(DbPriority::from),
             completed: input.completed,
         };

@@ -30,11 +30,17 @@ fn window() -> Value {
 }
 
 impl TestApp {
-    /// Statements the server runs for one request of `query`.
+    /// Statements the server runs for one request of `query`: the fewer of two runs, because a session
+    /// records activity (one write) at most once a minute, whenever a request happens to fall due.
     async fn statements_for(&self, query: &str, variables: Value) -> (u64, Value) {
-        let before = self.statements().await;
-        let data = self.data(query, variables).await;
-        (self.statements().await - before, data)
+        let mut fewest = u64::MAX;
+        let mut data = Value::Null;
+        for _ in 0..2 {
+            let before = self.statements().await;
+            data = self.data(query, variables.clone()).await;
+            fewest = fewest.min(self.statements().await - before);
+        }
+        (fewest, data)
     }
 
     async fn writable_calendars(&self) -> Vec<String> {

@@ -1049,3 +1049,67 @@ async fn the_mass_delete_guard_pauses_until_the_override() {
     assert!(row.paused_reason.is_none());
     assert_mirrored(&world.originals(SOURCE).await, &world.mirrors(DESTINATION).await);
 }
+
+#[tokio::test]
+async fn quiet_runs_skip_planning_only_while_nothing_changed() {
+    use chronos::sync::run::quiet::{MARGIN, unchanged_since_last_run};
+
+    let world = World::new().await;
+    let config = world.config("ONE_WAY", json!({ "lookaheadDays": 30 })).await;
+    let near = world.insert(SOURCE, timed("Near", hour(2, 9))).await;
+    world.insert(SOURCE, timed("Far", hour(35, 9))).await;
+    let run = world.sync(&config).await;
+    assert_eq!(run.created, 1, "only the event inside the window: {run:?}");
+    let skippable = |now: DateTime<Utc>| {
+        let world = &world;
+        let config = config.clone();
+        async move {
+            let row = world.config_row(&config).await;
+            unchanged_since_last_run(&world.db, &row, Uuid::nil(), now)
+                .await
+                .expect("check")
+                .is_some()
+        }
+    };
+    // The last run wrote: the next one plans.
+    assert!(!skippable(Utc::now()).await);
+    tokio::time::sleep((MARGIN + TimeDelta::seconds(1)).to_std().expect("duration")).await;
+    let run = world.sync(&config).await;
+    assert_eq!((run.created, run.updated, run.deleted), (0, 0, 0), "{run:?}");
+
+    // Nothing changed since a run that planned nothing: skippable, until the window reaches "Far".
+    assert!(skippable(Utc::now()).await);
+    assert!(!skippable(Utc::now() + TimeDelta::days(6)).await);
+    let run = world.sync(&config).await;
+    assert_eq!(run.status, SyncRunStatus::Succeeded);
+    assert_eq!(
+        (run.created, run.updated, run.deleted, run.google_calls),
+        (0, 0, 0, 2),
+        "{run:?}"
+    );
+
+    // An edit of the config, or a change listed from Google, makes the next run plan again.
+    world
+        .app
+        .data(
+            "mutation($id: ID!) { updateSyncConfig(id: $id, input: { destinationColorId: \"5\" }) { id } }",
+            json!({ "id": config }),
+        )
+        .await;
+    assert!(!skippable(Utc::now()).await);
+    world
+        .patch(SOURCE, &near, json!({ "summary": "Near, renamed" }))
+        .await;
+    let run = world.sync(&config).await;
+    assert_eq!(run.updated, 1, "{run:?}");
+    let mirror = world
+        .mirrors(DESTINATION)
+        .await
+        .into_values()
+        .next()
+        .expect("mirror");
+    assert_eq!(
+        (mirror["summary"].as_str(), mirror["colorId"].as_str()),
+        (Some("Near, renamed"), Some("5"))
+    );
+}
