@@ -53,6 +53,21 @@ pub fn build_schema() -> ChronosSchema {
     .finish()
 }
 
+/// Relay page info for a page of edges whose cursors are `first` and `last`.
+pub fn page_info(
+    first: Option<&String>,
+    last: Option<&String>,
+    has_previous_page: bool,
+    has_next_page: bool,
+) -> async_graphql::connection::PageInfo {
+    async_graphql::connection::PageInfo {
+        has_previous_page,
+        has_next_page,
+        start_cursor: first.cloned(),
+        end_cursor: last.cloned(),
+    }
+}
+
 /// What every operation runs with: the application, the viewer, and data loaders scoped to that viewer,
 /// made afresh per request (or websocket connection) so nothing cached is ever shared across users.
 pub fn request_data(state: &crate::app::AppState, viewer: crate::session::Viewer) -> async_graphql::Data {

@@ -376,12 +376,12 @@ impl EventsQuery {
             })
             .collect();
         Ok(EventConnection {
-            page_info: PageInfo {
-                has_previous_page: page.has_previous_page,
-                has_next_page: page.has_next_page,
-                start_cursor: edges.first().map(|edge| edge.cursor.clone()),
-                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
-            },
+            page_info: crate::graphql::page_info(
+                edges.first().map(|edge| &edge.cursor),
+                edges.last().map(|edge| &edge.cursor),
+                page.has_previous_page,
+                page.has_next_page,
+            ),
             edges,
         })
     }

@@ -346,12 +346,12 @@ impl TodosQuery {
             })
             .collect();
         Ok(TodoConnection {
-            page_info: PageInfo {
-                has_previous_page: after.is_some(),
-                has_next_page: page.has_next_page,
-                start_cursor: edges.first().map(|edge| edge.cursor.clone()),
-                end_cursor: edges.last().map(|edge| edge.cursor.clone()),
-            },
+            page_info: crate::graphql::page_info(
+                edges.first().map(|edge| &edge.cursor),
+                edges.last().map(|edge| &edge.cursor),
+                after.is_some(),
+                page.has_next_page,
+            ),
             edges,
         })
     }
