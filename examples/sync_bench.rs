@@ -154,7 +154,12 @@ async fn bench(
     );
 
     // 2. Nothing changed (the first re-run also lists back the copies the first run wrote).
-    for label in ["2. re-run with no changes", "   and once more"] {
+    for label in ["2. re-run with no changes", "   once more, a few seconds later"] {
+        if label.starts_with(' ') {
+            // Runs that follow each other within seconds always plan (see `sync::run::quiet`).
+            let pause = chronos::sync::run::quiet::MARGIN + TimeDelta::seconds(1);
+            tokio::time::sleep(pause.to_std()?).await;
+        }
         let quiet = measured_run(&state, &emulator, config_id).await?;
         let waiting_ms = quiet.requests * latency_ms;
         println!(

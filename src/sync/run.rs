@@ -29,7 +29,7 @@ use uuid::Uuid;
 use super::{
     configs,
     executor::{self, BatchObserver, ExecuteError, Execution, Tally},
-    planner::{self, DeleteGuard, Halt, PlanConfig, PlanInput, Side, SideState},
+    planner::{self, DeleteGuard, Halt, Plan, PlanConfig, PlanInput, Side, SideState},
     progress::{Phase, Progress, Throttle},
 };
 use crate::{
@@ -301,35 +301,42 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
     let listed_ms = timer.elapsed().as_millis();
     let snapshot = snapshot::load(
         &state.db,
-        &state.cipher,
-        config.user_id,
         config.id,
         &subject.source,
         &subject.destination,
         plan_config.window(now),
     )
     .await?;
-    let input = PlanInput {
-        config: plan_config,
-        now,
-        source: SideState {
-            events: snapshot.source,
-            complete: complete[0],
-            time_zone: subject.source.time_zone.clone(),
-        },
-        destination: SideState {
-            events: snapshot.destination,
-            complete: complete[1],
-            time_zone: subject.destination.time_zone.clone(),
-        },
-        links: snapshot.links,
-        guard: DeleteGuard::default(),
-        allow_mass_delete: run.allow_mass_delete,
-    };
     let loaded_ms = timer.elapsed().as_millis();
-    let plan = tokio::task::spawn_blocking(move || planner::plan(&input))
-        .await
-        .map_err(|e| AppError::internal(anyhow::anyhow!("sync planner task: {e}")))?;
+    let cipher = state.cipher.clone();
+    let user_id = config.user_id;
+    let time_zones = (
+        subject.source.time_zone.clone(),
+        subject.destination.time_zone.clone(),
+    );
+    let allow_mass_delete = run.allow_mass_delete;
+    let plan = tokio::task::spawn_blocking(move || -> AppResult<Plan> {
+        let input = PlanInput {
+            config: plan_config,
+            now,
+            source: SideState {
+                events: snapshot::decode(&cipher, user_id, snapshot.source)?,
+                complete: complete[0],
+                time_zone: time_zones.0,
+            },
+            destination: SideState {
+                events: snapshot::decode(&cipher, user_id, snapshot.destination)?,
+                complete: complete[1],
+                time_zone: time_zones.1,
+            },
+            links: snapshot.links,
+            guard: DeleteGuard::default(),
+            allow_mass_delete,
+        };
+        Ok(planner::plan(&input))
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("sync planner task: {e}")))??;
     record_plan_counts(state, run.id, plan.counts.skipped, plan.counts.conflicts).await?;
     tracing::debug!(
         %run_id,

@@ -26,17 +26,15 @@ const MARGIN: TimeDelta = TimeDelta::days(1);
 /// Ids per `IN (...)` list.
 const IN_CHUNK: usize = 500;
 
-/// Both calendars' events (unordered) and the config's links.
+/// Both calendars' rows (unordered, still encrypted) and the config's links.
 pub struct Snapshot {
-    pub source: Vec<CalendarEvent>,
-    pub destination: Vec<CalendarEvent>,
+    pub source: Vec<events::Model>,
+    pub destination: Vec<events::Model>,
     pub links: Vec<Link>,
 }
 
 pub async fn load<C: ConnectionTrait>(
     db: &C,
-    cipher: &Cipher,
-    user_id: Uuid,
     config_id: Uuid,
     source: &calendars::Model,
     destination: &calendars::Model,
@@ -58,29 +56,24 @@ pub async fn load<C: ConnectionTrait>(
             .or_default()
             .insert(link.mirror_event_id.as_str());
     }
-    let mut sides = Vec::with_capacity(2);
-    for (side, calendar) in [(Side::Source, source), (Side::Destination, destination)] {
-        let rows = calendar_rows(
-            db,
-            calendar.id,
-            config_id,
-            window,
-            named.get(&side).cloned().unwrap_or_default(),
-        )
-        .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            events.push(CalendarEvent::from_stored(&store::decode(cipher, user_id, row)?));
-        }
-        sides.push(events);
-    }
-    let destination_events = sides.pop().unwrap_or_default();
-    let source_events = sides.pop().unwrap_or_default();
+    let mut rows = |side: Side| named.remove(&side).unwrap_or_default();
+    let source_named = rows(Side::Source);
+    let destination_named = rows(Side::Destination);
+    let source_rows = calendar_rows(db, source.id, config_id, window, source_named).await?;
+    let destination_rows = calendar_rows(db, destination.id, config_id, window, destination_named).await?;
     Ok(Snapshot {
-        source: source_events,
-        destination: destination_events,
+        source: source_rows,
+        destination: destination_rows,
         links: link_rows.iter().map(Link::from_model).collect(),
     })
+}
+
+/// Decrypts rows into the planner's events, freeing each row as it goes (CPU-bound: run it off the
+/// async workers).
+pub fn decode(cipher: &Cipher, user_id: Uuid, rows: Vec<events::Model>) -> AppResult<Vec<CalendarEvent>> {
+    rows.into_iter()
+        .map(|row| Ok(CalendarEvent::from_stored(&store::decode(cipher, user_id, &row)?)))
+        .collect()
 }
 
 async fn calendar_rows<C: ConnectionTrait>(
