@@ -154,21 +154,24 @@ async fn bench(
     );
 
     // 2. Nothing changed (the first re-run also lists back the copies the first run wrote).
-    for label in ["2. re-run with no changes", "   once more, a few seconds later"] {
-        if label.starts_with(' ') {
-            // Runs that follow each other within seconds always plan (see `sync::run::quiet`).
-            let pause = chronos::sync::run::quiet::MARGIN + TimeDelta::seconds(1);
-            tokio::time::sleep(pause.to_std()?).await;
-        }
+    // Runs that follow a writing run within seconds always plan (see `sync::run::quiet`): leave the
+    // pause a scheduled run would have.
+    let pause = (chronos::sync::run::quiet::MARGIN + TimeDelta::seconds(1)).to_std()?;
+    for label in [
+        "2. re-run with no changes (it lists back the first run's own writes)",
+        "   re-run with no changes, steady state",
+    ] {
+        tokio::time::sleep(pause).await;
         let quiet = measured_run(&state, &emulator, config_id).await?;
         let waiting_ms = quiet.requests * latency_ms;
         println!(
             "{label}: {} Google requests (limit 2: {}), {:.0} ms wall, of which {waiting_ms} ms is the \
-             emulator's latency: {:.0} ms of server time",
+             emulator's latency: {:.0} ms of server time; peak RSS so far {} MiB",
             quiet.requests,
             verdict(quiet.requests <= 2),
             quiet.elapsed.as_secs_f64() * 1000.0,
             (quiet.elapsed.as_secs_f64() * 1000.0 - waiting_ms as f64).max(0.0),
+            memory_kib("VmHWM") / 1024,
         );
     }
 

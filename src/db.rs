@@ -8,7 +8,10 @@ use std::{
     time::Duration,
 };
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Opens the pool. SQLite gets WAL (readers never wait for the writer), a busy timeout, and foreign keys on.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -60,4 +63,18 @@ impl StatementCounter {
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
+}
+
+/// A transaction that will write. On SQLite it takes the write lock at `BEGIN` (IMMEDIATE): a deferred
+/// transaction that reads first and writes later fails at once with SQLITE_BUSY when another writer got
+/// there in between, while `BEGIN IMMEDIATE` waits for the busy timeout instead.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = match db.get_database_backend() {
+        DbBackend::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        },
+        _ => TransactionOptions::default(),
+    };
+    db.begin_with_options(options).await
 }

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    TransactionTrait,
 };
 use url::Url;
 use uuid::Uuid;
@@ -217,7 +216,7 @@ async fn attach_account(
         tracing::error!(error = %e, "storing the Google account failed");
         CallbackError::Internal
     };
-    let txn = state.db.begin().await.map_err(internal)?;
+    let txn = crate::db::begin_write(&state.db).await.map_err(internal)?;
     let existing = google_accounts::Entity::find()
         .filter(google_accounts::Column::GoogleSub.eq(&info.sub))
         .one(&txn)

@@ -3,8 +3,8 @@
 
 use anyhow::Context as _;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -41,14 +41,7 @@ impl UserTodos {
     /// deferred transaction that reads first and writes later fails at once with SQLITE_BUSY when another
     /// writer got there in between, while `BEGIN IMMEDIATE` waits for the busy timeout instead.
     pub(super) async fn begin_write(&self) -> AppResult<DatabaseTransaction> {
-        let options = match self.db.get_database_backend() {
-            DbBackend::Sqlite => TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            },
-            _ => TransactionOptions::default(),
-        };
-        Ok(self.db.begin_with_options(options).await?)
+        Ok(crate::db::begin_write(&self.db).await?)
     }
 
     /// Serialises changes to the order of the user's lists (PostgreSQL row lock on the user; SQLite's
