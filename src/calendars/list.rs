@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, TransactionTrait, sea_query::OnConflict,
+    QuerySelect, RelationTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -121,7 +121,7 @@ pub async fn apply_listing(
     full: bool,
     now: DateTime<Utc>,
 ) -> AppResult<ListChanges> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let existing: HashMap<String, Uuid> = calendars::Entity::find()
         .filter(calendars::Column::AccountId.eq(account_id))
         .all(&txn)

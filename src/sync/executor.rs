@@ -20,7 +20,6 @@ use futures::{StreamExt, stream};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use uuid::Uuid;
@@ -129,7 +128,7 @@ impl Execution<'_> {
         observer: &impl BatchObserver,
     ) -> Result<Tally, ExecuteError> {
         if !plan.link_changes.is_empty() {
-            let txn = self.state.db.begin().await?;
+            let txn = crate::db::begin_write(&self.state.db).await?;
             for change in &plan.link_changes {
                 self.record_link(&txn, change).await?;
             }
@@ -336,7 +335,7 @@ impl Execution<'_> {
             shared.totals.add(tally);
             (shared.totals, calls)
         };
-        let txn = self.state.db.begin().await?;
+        let txn = crate::db::begin_write(&self.state.db).await?;
         // A write first: on SQLite the transaction then holds the write lock from its start (a read
         // first would have to upgrade later, which fails at once if another writer got in between).
         add_to_run(&txn, self.run_id, tally, calls).await?;

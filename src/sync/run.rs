@@ -21,7 +21,6 @@ use std::sync::Mutex;
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    TransactionTrait,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -70,7 +69,7 @@ pub async fn trigger(
     allow_mass_delete: bool,
 ) -> AppResult<sync_runs::Model> {
     configs::find_owned(&state.db, user_id, config_id).await?;
-    let txn = state.db.begin().await?;
+    let txn = crate::db::begin_write(&state.db).await?;
     let run = enqueue(&txn, config_id, SyncTrigger::Manual, allow_mass_delete).await?;
     txn.commit().await?;
     state.jobs.wake();
@@ -156,7 +155,7 @@ pub async fn enqueue_for_calendar(state: &AppState, calendar_id: Uuid) -> AppRes
         if !runnable(&state.db, &config).await? {
             continue;
         }
-        let txn = state.db.begin().await?;
+        let txn = crate::db::begin_write(&state.db).await?;
         enqueue(&txn, config.id, SyncTrigger::Push, false).await?;
         txn.commit().await?;
         queued += 1;

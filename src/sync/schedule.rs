@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{configs, run};
@@ -52,7 +52,7 @@ pub async fn enqueue_due(state: &AppState, now: DateTime<Utc>) -> AppResult<usiz
     for config in due {
         let runnable = run::runnable(&state.db, &config).await?;
         let next = configs::schedule(true, config.interval_minutes, now);
-        let txn = state.db.begin().await?;
+        let txn = crate::db::begin_write(&state.db).await?;
         let taken = sync_configs::Entity::update_many()
             .col_expr(sync_configs::Column::NextRunAt, next.into())
             .filter(sync_configs::Column::Id.eq(config.id))
