@@ -160,6 +160,7 @@ async fn bench(
     for label in [
         "2. re-run with no changes (it lists back the first run's own writes)",
         "   re-run with no changes, steady state",
+        "   and again",
     ] {
         tokio::time::sleep(pause).await;
         let quiet = measured_run(&state, &emulator, config_id).await?;

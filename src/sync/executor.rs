@@ -4,8 +4,8 @@
 //! loses at most the batch in flight, and the next run converges (copies have deterministic ids).
 //!
 //! - Operations of one phase are grouped by Google account (a batch request carries one account's token)
-//!   and sent in chunks of at most [`MAX_BATCH_SIZE`], a few chunks at a time; a later phase starts once
-//!   the earlier one has answered.
+//!   and sent in chunks of at most [`MAX_BATCH_SIZE`], several chunks at a time (the Google client caps
+//!   the requests in flight per account); a later phase starts once the earlier one has answered.
 //! - An insert answering 409 (the copy exists: an earlier attempt landed, or it was deleted and keeps its
 //!   id) is sent again as a PUT of the same body without If-Match, in one follow-up batch per chunk.
 //! - A delete answering 404 or 410 is done. Any other failed part (400, 404, 412, 5xx after the client's
@@ -37,8 +37,9 @@ use crate::{
     google::{self, BatchRequest, BatchResponse, CallCounter, GoogleCall, GoogleError, MAX_BATCH_SIZE},
 };
 
-/// Chunks of one phase in flight at once (the Google client also caps requests per account).
-const CONCURRENT_CHUNKS: usize = 4;
+/// Chunks of one phase in flight per request the Google client lets an account have in flight: while
+/// some chunks record their answers in the database, the others keep Google busy.
+const CHUNKS_PER_REQUEST_SLOT: usize = 2;
 
 /// What landed, as the run counts it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,6 +135,14 @@ impl Execution<'_> {
             }
             txn.commit().await?;
         }
+        let concurrency = self
+            .state
+            .google()?
+            .calendar
+            .options()
+            .max_concurrent_per_account
+            .saturating_mul(CHUNKS_PER_REQUEST_SLOT)
+            .max(1);
         let shared = Mutex::new(Shared {
             totals: Tally::default(),
             calls_recorded,
@@ -145,7 +154,7 @@ impl Execution<'_> {
                 .into_iter()
                 .map(|(side, ops)| self.chunk(side, ops, &shared, observer))
                 .collect();
-            let mut results = stream::iter(chunks).buffer_unordered(CONCURRENT_CHUNKS);
+            let mut results = stream::iter(chunks).buffer_unordered(concurrency);
             let mut stop = None;
             while let Some(result) = results.next().await {
                 if let Err(e) = result {
@@ -336,8 +345,8 @@ impl Execution<'_> {
             (shared.totals, calls)
         };
         let txn = crate::db::begin_write(&self.state.db).await?;
-        // A write first: on SQLite the transaction then holds the write lock from its start (a read
-        // first would have to upgrade later, which fails at once if another writer got in between).
+        // The run row first: chunks recording side by side lock it before anything else, always in
+        // the same order (no deadlock on PostgreSQL).
         add_to_run(&txn, self.run_id, tally, calls).await?;
         for ((planned, result), landed) in ops.iter().zip(results).zip(landed) {
             if !landed {

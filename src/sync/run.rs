@@ -220,7 +220,7 @@ async fn run_job(state: &AppState, job: &jobs::Model) -> Result<(), JobFailure> 
     Ok(())
 }
 
-/// What the run is about: its config, both calendars and their accounts.
+/// What the run is about: its config and both calendars.
 struct Subject {
     config: sync_configs::Model,
     source: calendars::Model,
@@ -270,13 +270,13 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
             Err(AppError::NeedsReauth(_)) => {
                 let email = reauth_needed(&state.db, config)
                     .await?
-                    .unwrap_or_else(|| side_name(side).to_owned());
+                    .unwrap_or_else(|| format!("of the {} calendar", side_name(side)));
                 return needs_reauth(state, &run, &reporter, config, &email).await;
             }
             Err(error) => {
                 complete[i] = false;
                 problems.push(format!(
-                    "the {} calendar could not be listed ({}), so nothing was deleted on its account",
+                    "the {} calendar could not be listed ({}); no deletion was decided from it",
                     side_name(side),
                     error.client_message()
                 ));
@@ -364,7 +364,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         Err(ExecuteError::NeedsReauth { side, .. }) => {
             let email = reauth_needed(&state.db, config)
                 .await?
-                .unwrap_or_else(|| side_name(side).to_owned());
+                .unwrap_or_else(|| format!("of the {} calendar", side_name(side)));
             return needs_reauth(state, &run, &reporter, config, &email).await;
         }
         Err(ExecuteError::Local(error)) => return Err(error),
@@ -443,8 +443,8 @@ async fn load_subject(state: &AppState, config_id: Uuid) -> AppResult<Option<Sub
     })
 }
 
-/// The grant of `email` is gone: the config waits for the account to be connected again; nothing is
-/// deleted.
+/// The grant of `email` is gone: the run stops there (nothing is decided from a side that cannot be
+/// listed) and the config waits for the account to be connected again.
 async fn needs_reauth(
     state: &AppState,
     run: &sync_runs::Model,
@@ -453,7 +453,7 @@ async fn needs_reauth(
     email: &str,
 ) -> AppResult<()> {
     let reason = format!(
-        "The Google account {email} must be connected again; nothing was deleted. Runs resume once it is."
+        "The Google account {email} must be connected again; the run stopped, and runs resume once it is."
     );
     configs::mark_needs_reauth(&state.db, config.id, reason.clone()).await?;
     let run = finish(state, run, SyncRunStatus::Failed, Some(reason)).await?;

@@ -880,6 +880,12 @@ async fn injected_google_failures_never_duplicate_and_runs_converge() {
         let run = world.sync(&config).await;
         assert_ne!(run.status, SyncRunStatus::Failed, "{run:?}");
     }
+    let faulted = world.app.emulator().requests().as_array().map_or(0, |log| {
+        log.iter()
+            .filter(|r| r["status"].as_u64().is_some_and(|s| s >= 400))
+            .count()
+    });
+    assert!(faulted > 0, "the faults fired");
     world.control(Method::DELETE, "/emulator/faults", json!({})).await;
     // Two clean runs: the first repairs whatever failed, the second finds nothing left to do.
     let repair = world.sync(&config).await;

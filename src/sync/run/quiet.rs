@@ -24,9 +24,9 @@ use crate::{
 /// inside its (short) transaction, so a write that was still committing then is not missed.
 pub const MARGIN: TimeDelta = TimeDelta::seconds(10);
 
-/// Stored ranges are widened for all-day events (by up to 14 hours): a crossing is looked for this much
-/// beyond each edge.
-const EDGE_MARGIN: TimeDelta = TimeDelta::days(1);
+/// An all-day event's stored range holds its dates in any zone: its edges lie up to 26 hours from where
+/// they fall in the calendar's zone, so its crossings are looked for this much beyond each edge.
+const EDGE_MARGIN: TimeDelta = TimeDelta::days(2);
 
 /// The previous finished run of `config` (other than `run_id`), when a run at `now` can skip planning
 /// because of it.
@@ -66,6 +66,7 @@ pub async fn unchanged_since_last_run<C: ConnectionTrait>(
         .count(db)
         .await?;
     if touched_calendars > 0 {
+        tracing::debug!(config_id = %config.id, "a calendar row changed since the last run: planning");
         return Ok(None);
     }
     let touched_links = event_links::Entity::find()
@@ -74,28 +75,42 @@ pub async fn unchanged_since_last_run<C: ConnectionTrait>(
         .count(db)
         .await?;
     if touched_links > 0 {
+        tracing::debug!(config_id = %config.id, "links changed since the last run: planning");
         return Ok(None);
     }
     let lookahead = TimeDelta::days(i64::from(config.lookahead_days.max(0)));
     let lookback = TimeDelta::days(i64::from(config.lookback_days.max(0)));
-    let entering = Condition::all()
-        .add(events::Column::RangeStart.gte(started + lookahead - EDGE_MARGIN))
-        .add(events::Column::RangeStart.lt(now + lookahead + EDGE_MARGIN));
-    let leaving = Condition::all()
-        .add(events::Column::RangeEnd.gt(started - lookback - EDGE_MARGIN))
-        .add(events::Column::RangeEnd.lte(now - lookback + EDGE_MARGIN));
+    // The window's edges moved from [started - lookback, started + lookahead) to [now - lookback, now +
+    // lookahead). A timed event's stored range is exact; an all-day one's is widened (less than a day).
+    let crossed = |all_day: bool| {
+        let slack = if all_day { EDGE_MARGIN } else { TimeDelta::zero() };
+        Condition::all().add(events::Column::AllDay.eq(all_day)).add(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(events::Column::RangeStart.gte(started + lookahead - slack))
+                        .add(events::Column::RangeStart.lt(now + lookahead)),
+                )
+                .add(
+                    Condition::all()
+                        .add(events::Column::RangeEnd.gt(started - lookback))
+                        .add(events::Column::RangeEnd.lte(now - lookback + slack)),
+                ),
+        )
+    };
     for calendar_id in calendar_ids {
         let changed = events::Entity::find()
             .filter(events::Column::CalendarId.eq(calendar_id))
             .filter(
                 Condition::any()
                     .add(events::Column::UpdatedAt.gt(since))
-                    .add(entering.clone())
-                    .add(leaving.clone()),
+                    .add(crossed(false))
+                    .add(crossed(true)),
             )
             .count(db)
             .await?;
         if changed > 0 {
+            tracing::debug!(config_id = %config.id, %calendar_id, changed, "events changed or crossed the window's edges: planning");
             return Ok(None);
         }
     }
