@@ -9,7 +9,9 @@
 //! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!     cargo run --release --example sync_bench                  # PostgreSQL (a scratch database)
 //! ```
-//! `BENCH_EVENTS` changes the number of events (default 10,000), `BENCH_LATENCY_MS` the latency (20).
+//! `BENCH_EVENTS` changes the number of events (default 10,000), `BENCH_LATENCY_MS` the latency (20), and
+//! `BENCH_PART_LATENCY_MS` adds latency to each part of a batch, parts in sequence (0: a batch is one
+//! request, as the target counts it).
 //! Runs execute in this process through `chronos::sync::run::execute`, exactly as a worker runs them.
 //! The emulator runs as its own process when its binary is built (`cargo build --release -p
 //! google-emulator`), so the peak memory printed is the server's alone; otherwise it runs in this
@@ -46,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let events: usize = env_number("BENCH_EVENTS", 10_000);
     let latency_ms: usize = env_number("BENCH_LATENCY_MS", 20);
+    let part_latency_ms: usize = env_number("BENCH_PART_LATENCY_MS", 0);
     let dir = tempfile::tempdir()?;
     let postgres = std::env::var("BENCH_DATABASE_URL")
         .ok()
@@ -66,13 +69,29 @@ async fn main() -> anyhow::Result<()> {
             None,
         ),
     };
-    let result = bench(&url, dir.path(), events, latency_ms).await;
+    let latency = Latency {
+        ms: latency_ms,
+        batch_part_ms: part_latency_ms,
+    };
+    let result = bench(&url, dir.path(), events, latency).await;
     if let Some((admin, name)) = scratch {
         admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await?;
     }
     result
+}
+
+#[derive(Clone, Copy)]
+struct Latency {
+    ms: usize,
+    batch_part_ms: usize,
+}
+
+impl Latency {
+    fn body(self) -> Value {
+        json!({ "ms": self.ms, "batchPartMs": self.batch_part_ms })
+    }
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -82,12 +101,8 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn bench(
-    url: &str,
-    data_dir: &std::path::Path,
-    events: usize,
-    latency_ms: usize,
-) -> anyhow::Result<()> {
+async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: Latency) -> anyhow::Result<()> {
+    let latency_ms = latency.ms;
     let emulator = GoogleHost::start().await?;
     emulator
         .post("/emulator/accounts", json!({ "email": SOURCE }))
@@ -121,12 +136,11 @@ async fn bench(
     let app = Application::build(settings, true).await?;
     let state = app.state().clone();
     let config_id = seed(&state, &emulator).await?;
-    emulator
-        .put("/emulator/latency", json!({ "ms": latency_ms }))
-        .await?;
+    emulator.put("/emulator/latency", latency.body()).await?;
 
     println!(
-        "sync_bench: {events} events, {latency_ms} ms of emulator latency per request and per batch part"
+        "sync_bench: {events} events, {latency_ms} ms of emulator latency per request, {} ms per batch part",
+        latency.batch_part_ms
     );
     let database = if url.starts_with("sqlite") {
         "SQLite"
@@ -196,9 +210,7 @@ async fn bench(
             response.status()
         );
     }
-    emulator
-        .put("/emulator/latency", json!({ "ms": latency_ms }))
-        .await?;
+    emulator.put("/emulator/latency", latency.body()).await?;
     let changed = measured_run(&state, &emulator, config_id).await?;
     let limit = 2 + CHANGED.div_ceil(50);
     println!(

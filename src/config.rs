@@ -58,6 +58,23 @@ pub struct RateLimits {
     pub api_per_min: u32,
 }
 
+/// The sync mass-delete guard: a run that would delete more than `percent` % of a config's mirrors, and
+/// at least `at_least` events, deletes nothing and pauses the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MassDeleteLimits {
+    pub percent: u32,
+    pub at_least: u32,
+}
+
+impl Default for MassDeleteLimits {
+    fn default() -> Self {
+        Self {
+            percent: 25,
+            at_least: 10,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
@@ -73,6 +90,7 @@ pub struct Settings {
     pub cookie_secure: bool,
     pub rate_limits: RateLimits,
     pub scheduler_enabled: bool,
+    pub mass_delete: MassDeleteLimits,
     pub log_format: LogFormat,
     pub data_dir: PathBuf,
     /// Warnings to log once logging is up (configuration is read before it).
@@ -224,6 +242,27 @@ impl Settings {
             600,
             &mut problems,
         );
+        let defaults = MassDeleteLimits::default();
+        let mass_delete = MassDeleteLimits {
+            percent: parse_u32(
+                get("SYNC_MASS_DELETE_PERCENT"),
+                "SYNC_MASS_DELETE_PERCENT",
+                defaults.percent,
+                &mut problems,
+            ),
+            at_least: parse_u32(
+                get("SYNC_MASS_DELETE_MIN"),
+                "SYNC_MASS_DELETE_MIN",
+                defaults.at_least,
+                &mut problems,
+            ),
+        };
+        if !(1..=100).contains(&mass_delete.percent) {
+            problems.push(format!(
+                "SYNC_MASS_DELETE_PERCENT must be between 1 and 100, not `{}`",
+                mass_delete.percent
+            ));
+        }
         let log_format = match get("LOG_FORMAT").as_deref() {
             None | Some("text") => LogFormat::Text,
             Some("json") => LogFormat::Json,
@@ -330,6 +369,7 @@ impl Settings {
                         api_per_min,
                     },
                     scheduler_enabled,
+                    mass_delete,
                     log_format,
                     data_dir,
                     warnings,
@@ -621,6 +661,8 @@ mod tests {
             ("CSRF_SECRET", "short"),
             ("LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://x"),
+            ("SYNC_MASS_DELETE_PERCENT", "0"),
+            ("SYNC_MASS_DELETE_MIN", "ten"),
         ]);
         let err = Settings::from_vars(&v).expect_err("malformed values are refused");
         let text = err.to_string();
@@ -633,6 +675,8 @@ mod tests {
             "CSRF_SECRET",
             "LOG_FORMAT",
             "DATABASE_URL",
+            "SYNC_MASS_DELETE_PERCENT",
+            "SYNC_MASS_DELETE_MIN",
         ] {
             assert!(text.contains(needle), "missing `{needle}` in:\n{text}");
         }

@@ -296,8 +296,18 @@ async fn set_latency(State(emu): State<Emulator>, body: Bytes) -> Result<Respons
         .get("ms")
         .and_then(Value::as_u64)
         .ok_or_else(|| ApiError::required("Missing ms.").at("body", "ms"))?;
-    emu.lock().latency_ms = ms;
-    Ok(ok(&json!({"ms": ms})))
+    let part_ms = match body.get("batchPartMs") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ApiError::invalid("Invalid batchPartMs.").at("body", "batchPartMs"))?,
+    };
+    {
+        let mut st = emu.lock();
+        st.latency_ms = ms;
+        st.batch_part_latency_ms = part_ms;
+    }
+    Ok(ok(&json!({"ms": ms, "batchPartMs": part_ms})))
 }
 
 async fn requests(State(emu): State<Emulator>) -> Response {

@@ -47,9 +47,13 @@ pub fn drop_response() -> Response {
     resp
 }
 
-/// Picks the fault that applies to this request, if any, and the global latency.
-fn pick_fault(st: &mut World, method: &Method, path: &str) -> (u64, Option<FaultSpec>) {
-    let latency = st.latency_ms;
+/// Picks the fault that applies to this request, if any, and the global latency (a batch part's own).
+fn pick_fault(st: &mut World, method: &Method, path: &str, is_part: bool) -> (u64, Option<FaultSpec>) {
+    let latency = if is_part {
+        st.batch_part_latency_ms
+    } else {
+        st.latency_ms
+    };
     let mut chosen = None;
     let mut exhausted = None;
     for (i, f) in st.faults.iter_mut().enumerate() {
@@ -130,9 +134,10 @@ pub async fn faults(
     if is_control(&path) {
         return next.run(req).await;
     }
+    let is_part = req.extensions().get::<BatchPart>().is_some();
     let (latency, fault) = {
         let mut st = emu.lock();
-        pick_fault(&mut st, req.method(), &path)
+        pick_fault(&mut st, req.method(), &path, is_part)
     };
     let extra = fault.as_ref().and_then(|f| f.latency_ms).unwrap_or(0);
     let delay = latency.saturating_add(extra);

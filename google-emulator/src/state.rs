@@ -304,7 +304,10 @@ pub struct State {
     pub channels: HashMap<String, Channel>,
     pub faults: Vec<Fault>,
     pub next_fault: u64,
+    /// Added to every Google request (a batch is one request).
     pub latency_ms: u64,
+    /// Added to every part of a batch, parts running one after the other.
+    pub batch_part_latency_ms: u64,
     pub log: VecDeque<LogEntry>,
     pub stats: Stats,
     pub snapshots: HashMap<String, Snapshot>,
@@ -328,6 +331,7 @@ impl State {
             faults: Vec::new(),
             next_fault: 1,
             latency_ms: 0,
+            batch_part_latency_ms: 0,
             log: VecDeque::new(),
             stats: Stats::default(),
             snapshots: HashMap::new(),

@@ -21,6 +21,7 @@ mod m20261121_000008_create_sessions;
 mod m20261121_000009_create_jobs;
 mod m20261121_000010_jobs_concurrency;
 mod m20261121_000011_event_links_origin_key;
+mod m20261122_000012_sync_configs_pair_unique;
 
 /// All migrations of Chronos, in the order they apply.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000009_create_jobs::Migration),
             Box::new(m20261121_000010_jobs_concurrency::Migration),
             Box::new(m20261121_000011_event_links_origin_key::Migration),
+            Box::new(m20261122_000012_sync_configs_pair_unique::Migration),
         ]
     }
 }

@@ -52,6 +52,7 @@ const INDEXES: &[&str] = &[
     "uq_jobs_concurrency_key",
     "uq_jobs_dedupe_key",
     "uq_push_channels_channel_id",
+    "uq_sync_configs_source_calendar_id_destination_calendar_id",
 ];
 
 /// The secondary indexes in the database (not primary keys): (name, unique), sorted by name.

@@ -22,7 +22,7 @@ use crate::{
     app::{AppState, Google},
     entities::{calendars, events, google_accounts},
     error::{AppError, AppResult},
-    events::store::{UpsertOutcome, tombstone_missing, upsert_from_google},
+    events::store::{UpsertOutcome, tombstone_missing, upsert_listing},
     google::{CallCounter, EventsListing, GoogleCall, GoogleError, ListEvents},
 };
 
@@ -87,8 +87,15 @@ pub async fn refresh_events(state: &AppState, calendar_id: Uuid) -> AppResult<Re
         google_calls: counter.get(),
         ..RefreshOutcome::default()
     };
-    for event in &listing.items {
-        let written = upsert_from_google(&state.db, &state.cipher, account.user_id, &calendar, event).await?;
+    for written in upsert_listing(
+        &state.db,
+        &state.cipher,
+        account.user_id,
+        &calendar,
+        &listing.items,
+    )
+    .await?
+    {
         outcome.count(written);
     }
     if full {

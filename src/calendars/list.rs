@@ -50,8 +50,8 @@ pub fn owned_by(user_id: Uuid) -> sea_orm::Select<calendars::Entity> {
 }
 
 /// The user's calendar with `id`; another user's calendar is reported exactly like a missing one.
-pub async fn find_owned_calendar(
-    db: &DatabaseConnection,
+pub async fn find_owned_calendar<C: ConnectionTrait>(
+    db: &C,
     user_id: Uuid,
     id: Uuid,
 ) -> AppResult<calendars::Model> {

@@ -35,16 +35,23 @@ impl ActiveModelBehavior for ActiveModel {}
 ///
 /// Run it on the transaction that writes the rows carrying the value, and commit promptly.
 pub async fn next_value<C: ConnectionTrait>(db: &C, name: &str) -> Result<i64, DbErr> {
+    reserve(db, name, 1).await
+}
+
+/// Takes the next `count` values of the counter `name` at once (one statement, same rules as
+/// [`next_value`]); returns the first of them.
+pub async fn reserve<C: ConnectionTrait>(db: &C, name: &str, count: usize) -> Result<i64, DbErr> {
+    let count = i64::try_from(count.max(1)).unwrap_or(i64::MAX);
     let row = Insert::one(ActiveModel {
         name: Set(name.to_owned()),
-        value: Set(1),
+        value: Set(count),
     })
     .on_conflict(
         OnConflict::column(Column::Name)
-            .value(Column::Value, Expr::col((Entity, Column::Value)).add(1_i64))
+            .value(Column::Value, Expr::col((Entity, Column::Value)).add(count))
             .to_owned(),
     )
     .exec_with_returning(db)
     .await?;
-    Ok(row.value)
+    Ok(row.value - count + 1)
 }

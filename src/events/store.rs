@@ -11,12 +11,12 @@
 //!   CANCELLED: it removes one instance of the series;
 //! - summary, description and location are encrypted with [`Aad`] `(user, "events", column, row id)`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait, EntityTrait,
-    QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait,
+    DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -382,73 +382,161 @@ pub async fn upsert_from_google<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let Some(google_id) = event.id.as_deref().filter(|id| !id.is_empty()) else {
-        tracing::warn!(calendar_id = %calendar.id, "Google event without an id ignored");
-        return Ok(UpsertOutcome::Ignored);
-    };
-    let incoming = match interpret(event, calendar.time_zone.as_deref()) {
-        Ok(incoming) => incoming,
-        Err(why) => {
-            tracing::warn!(calendar_id = %calendar.id, google_event_id = google_id, why, "Google event ignored");
-            return Ok(UpsertOutcome::Ignored);
-        }
-    };
-    // Unchanged entries (most of a full listing) cost one read and no write lock.
-    let existing = find_row(db, calendar.id, google_id).await?;
-    if let Some(row) = &existing
-        && is_current(row, event, &incoming)
+    // Unchanged entries cost one read and no write lock.
+    if let Some(google_id) = event.id.as_deref().filter(|id| !id.is_empty())
+        && let Ok(incoming) = interpret(event, calendar.time_zone.as_deref())
     {
-        return Ok(UpsertOutcome::Unchanged(row.id));
+        match find_row(db, calendar.id, google_id).await? {
+            Some(row) if is_current(&row, event, &incoming) => return Ok(UpsertOutcome::Unchanged(row.id)),
+            None if incoming == Incoming::Deleted => return Ok(UpsertOutcome::Ignored),
+            _ => {}
+        }
     }
-    if existing.is_none() && incoming == Incoming::Deleted {
-        return Ok(UpsertOutcome::Ignored);
-    }
-    let mirror_config_id = mirror_config(db, user_id, event).await?;
-
     let txn = db.begin().await?;
-    // Taking the sequence value first locks the counter: concurrent writers of the same event queue
-    // here, so the re-read below is current and the insert cannot race another insert.
-    let change_seq = change_sequences::next_value(&txn, change_sequences::EVENTS).await?;
-    let existing = find_row(&txn, calendar.id, google_id).await?;
-    let outcome = match (&existing, incoming) {
-        (Some(row), incoming) if is_current(row, event, &incoming) => {
-            txn.rollback().await?;
-            return Ok(UpsertOutcome::Unchanged(row.id));
-        }
-        (None, Incoming::Deleted) => {
-            txn.rollback().await?;
-            return Ok(UpsertOutcome::Ignored);
-        }
-        (Some(row), Incoming::Deleted) => {
-            let mut tombstone = tombstone_model(row.id, change_seq);
-            tombstone.etag = Set(event.etag.clone().or_else(|| row.etag.clone()));
-            tombstone.google_updated = Set(event.updated_at().or(row.google_updated));
-            tombstone.update(&txn).await?;
-            UpsertOutcome::Tombstoned(row.id)
-        }
-        (Some(row), Incoming::Live(fields)) => {
-            let mut model = live_model(cipher, user_id, row.id, event, &fields, mirror_config_id)?;
-            model.id = Unchanged(row.id);
-            model.calendar_id = Unchanged(row.calendar_id);
-            model.google_event_id = Unchanged(row.google_event_id.clone());
-            model.change_seq = Set(change_seq);
-            model.update(&txn).await?;
-            UpsertOutcome::Updated(row.id)
-        }
-        (None, Incoming::Live(fields)) => {
-            let id = Uuid::now_v7();
-            let mut model = live_model(cipher, user_id, id, event, &fields, mirror_config_id)?;
-            model.id = Set(id);
-            model.calendar_id = Set(calendar.id);
-            model.google_event_id = Set(google_id.to_owned());
-            model.change_seq = Set(change_seq);
-            model.created_at = Set(Utc::now());
-            model.insert(&txn).await?;
-            UpsertOutcome::Inserted(id)
-        }
-    };
+    let outcome = upsert_batch(&txn, cipher, user_id, calendar, &[event]).await?;
     txn.commit().await?;
-    Ok(outcome)
+    Ok(outcome.into_iter().next().unwrap_or(UpsertOutcome::Ignored))
+}
+
+/// Writes events of `calendar` as Google sent them, in the caller's transaction, which must be one that
+/// writes ([`crate::db::begin_write`]). The change sequence values are taken first, as one block: that
+/// locks the counter, so concurrent writers of these events queue there and the rows read next are
+/// current. Besides one write per changed event it costs three statements (the block, the cached rows,
+/// the configs named by mirror markers). Outcomes come in the order of `listed`.
+pub async fn upsert_batch<C: ConnectionTrait>(
+    txn: &C,
+    cipher: &Cipher,
+    user_id: Uuid,
+    calendar: &calendars::Model,
+    listed: &[&google::Event],
+) -> AppResult<Vec<UpsertOutcome>> {
+    let readable: Vec<Option<(&str, Incoming)>> = listed
+        .iter()
+        .map(|event| {
+            let Some(google_id) = event.id.as_deref().filter(|id| !id.is_empty()) else {
+                tracing::warn!(calendar_id = %calendar.id, "Google event without an id ignored");
+                return None;
+            };
+            match interpret(event, calendar.time_zone.as_deref()) {
+                Ok(incoming) => Some((google_id, incoming)),
+                Err(why) => {
+                    tracing::warn!(calendar_id = %calendar.id, google_event_id = google_id, why, "Google event ignored");
+                    None
+                }
+            }
+        })
+        .collect();
+    let ids: Vec<&str> = readable.iter().flatten().map(|(id, _)| *id).collect();
+    if ids.is_empty() {
+        return Ok(vec![UpsertOutcome::Ignored; listed.len()]);
+    }
+    let mut change_seq = change_sequences::reserve(txn, change_sequences::EVENTS, ids.len()).await?;
+    let mut cached: HashMap<String, events::Model> = events::Entity::find()
+        .filter(events::Column::CalendarId.eq(calendar.id))
+        .filter(events::Column::GoogleEventId.is_in(ids))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|row| (row.google_event_id.clone(), row))
+        .collect();
+    let configs = mirror_configs(txn, user_id, listed).await?;
+
+    let mut outcomes = Vec::with_capacity(listed.len());
+    for (event, readable) in listed.iter().zip(readable) {
+        let Some((google_id, incoming)) = readable else {
+            outcomes.push(UpsertOutcome::Ignored);
+            continue;
+        };
+        let seq = change_seq;
+        change_seq += 1;
+        let existing = cached.get(google_id);
+        let (outcome, written) = match (existing, incoming) {
+            (Some(row), incoming) if is_current(row, event, &incoming) => {
+                (UpsertOutcome::Unchanged(row.id), None)
+            }
+            (None, Incoming::Deleted) => (UpsertOutcome::Ignored, None),
+            (Some(row), Incoming::Deleted) => {
+                let mut tombstone = tombstone_model(row.id, seq);
+                tombstone.etag = Set(event.etag.clone().or_else(|| row.etag.clone()));
+                tombstone.google_updated = Set(event.updated_at().or(row.google_updated));
+                (
+                    UpsertOutcome::Tombstoned(row.id),
+                    Some(tombstone.update(txn).await?),
+                )
+            }
+            (Some(row), Incoming::Live(fields)) => {
+                let mirror_config_id = mirror_config_of(event, &configs);
+                let mut model = live_model(cipher, user_id, row.id, event, &fields, mirror_config_id)?;
+                model.id = Unchanged(row.id);
+                model.calendar_id = Unchanged(row.calendar_id);
+                model.google_event_id = Unchanged(row.google_event_id.clone());
+                model.change_seq = Set(seq);
+                (UpsertOutcome::Updated(row.id), Some(model.update(txn).await?))
+            }
+            (None, Incoming::Live(fields)) => {
+                let id = Uuid::now_v7();
+                let mirror_config_id = mirror_config_of(event, &configs);
+                let mut model = live_model(cipher, user_id, id, event, &fields, mirror_config_id)?;
+                model.id = Set(id);
+                model.calendar_id = Set(calendar.id);
+                model.google_event_id = Set(google_id.to_owned());
+                model.change_seq = Set(seq);
+                model.created_at = Set(Utc::now());
+                (UpsertOutcome::Inserted(id), Some(model.insert(txn).await?))
+            }
+        };
+        // A later entry for the same id in this batch compares with what was just written.
+        if let Some(row) = written {
+            cached.insert(row.google_event_id.clone(), row);
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Events of a listing applied per transaction by [`upsert_listing`].
+const LISTING_CHUNK: usize = 250;
+
+/// Writes a listing's events into the cache of `calendar`, as [`upsert_from_google`] would one by one,
+/// with fewer round trips: the cached rows of each chunk are read in one query, entries the cache already
+/// holds cost nothing more, and the rest of the chunk is written in one transaction.
+pub async fn upsert_listing(
+    db: &DatabaseConnection,
+    cipher: &Cipher,
+    user_id: Uuid,
+    calendar: &calendars::Model,
+    listed: &[google::Event],
+) -> AppResult<Vec<UpsertOutcome>> {
+    let mut outcomes = Vec::with_capacity(listed.len());
+    for chunk in listed.chunks(LISTING_CHUNK) {
+        let ids: Vec<&str> = chunk.iter().filter_map(|e| e.id.as_deref()).collect();
+        let cached: HashMap<String, events::Model> = events::Entity::find()
+            .filter(events::Column::CalendarId.eq(calendar.id))
+            .filter(events::Column::GoogleEventId.is_in(ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| (row.google_event_id.clone(), row))
+            .collect();
+        let mut changed = Vec::new();
+        for event in chunk {
+            let current = event.id.as_deref().and_then(|id| cached.get(id)).filter(|row| {
+                interpret(event, calendar.time_zone.as_deref())
+                    .is_ok_and(|incoming| is_current(row, event, &incoming))
+            });
+            match current {
+                Some(row) => outcomes.push(UpsertOutcome::Unchanged(row.id)),
+                None => changed.push(event),
+            }
+        }
+        if changed.is_empty() {
+            continue;
+        }
+        let txn = crate::db::begin_write(db).await?;
+        outcomes.extend(upsert_batch(&txn, cipher, user_id, calendar, &changed).await?);
+        txn.commit().await?;
+    }
+    Ok(outcomes)
 }
 
 async fn find_row<C: ConnectionTrait>(
@@ -484,26 +572,35 @@ fn is_current(row: &events::Model, event: &google::Event, incoming: &Incoming) -
     }
 }
 
-/// The sync config named by the event's mirror marker, when it exists and belongs to `user_id`.
-async fn mirror_config<C: ConnectionTrait>(
-    db: &C,
-    user_id: Uuid,
-    event: &google::Event,
-) -> AppResult<Option<Uuid>> {
-    let Some(config_id) = event
+fn marker_of(event: &google::Event) -> Option<Uuid> {
+    event
         .private_property(MIRROR_MARKER_KEY)
         .and_then(|raw| Uuid::parse_str(raw.trim()).ok())
-    else {
-        return Ok(None);
-    };
-    let found = sync_configs::Entity::find_by_id(config_id)
+}
+
+/// The sync configs named by the events' mirror markers that exist and belong to `user_id`.
+async fn mirror_configs<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    listed: &[&google::Event],
+) -> AppResult<HashSet<Uuid>> {
+    let named: HashSet<Uuid> = listed.iter().filter_map(|event| marker_of(event)).collect();
+    if named.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let found: Vec<Uuid> = sync_configs::Entity::find()
+        .filter(sync_configs::Column::Id.is_in(named))
         .filter(sync_configs::Column::UserId.eq(user_id))
         .select_only()
         .column(sync_configs::Column::Id)
-        .into_tuple::<Uuid>()
-        .one(db)
+        .into_tuple()
+        .all(db)
         .await?;
-    Ok(found)
+    Ok(found.into_iter().collect())
+}
+
+fn mirror_config_of(event: &google::Event, configs: &HashSet<Uuid>) -> Option<Uuid> {
+    marker_of(event).filter(|id| configs.contains(id))
 }
 
 /// Every column of a live row except the key, `change_seq` and `created_at`.

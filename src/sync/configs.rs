@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ use crate::{
     entities::{
         calendars,
         enums::{SyncConfigStatus, SyncDirection},
-        sync_configs,
+        sync_configs, users,
     },
     error::{AppError, AppResult},
     events::validate::writable,
@@ -190,7 +190,7 @@ pub fn schedule(enabled: bool, interval_minutes: Option<i32>, now: DateTime<Utc>
 // -------------------------------------------------------------------------------------------------
 
 /// The user's configs, oldest first.
-pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> AppResult<Vec<sync_configs::Model>> {
+pub async fn list<C: ConnectionTrait>(db: &C, user_id: Uuid) -> AppResult<Vec<sync_configs::Model>> {
     Ok(sync_configs::Entity::find()
         .filter(sync_configs::Column::UserId.eq(user_id))
         .order_by_asc(sync_configs::Column::CreatedAt)
@@ -268,10 +268,19 @@ pub async fn create(
     let interval_minutes = input.interval_minutes.map(validate_interval).transpose()?;
     let enabled = input.enabled.unwrap_or(true);
 
-    let source = find_owned_calendar(db, user_id, input.source_calendar_id).await?;
-    let destination = find_owned_calendar(db, user_id, input.destination_calendar_id).await?;
+    // The duplicate check and the insert run under the user's row lock (SQLite: the IMMEDIATE write
+    // lock), so simultaneous creates are checked one after the other; the unique index on the pair is
+    // the last line.
+    let txn = crate::db::begin_write(db).await?;
+    users::Entity::find_by_id(user_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let source = find_owned_calendar(&txn, user_id, input.source_calendar_id).await?;
+    let destination = find_owned_calendar(&txn, user_id, input.destination_calendar_id).await?;
     check_calendars(&source, &destination, input.direction)?;
-    refuse_duplicate(db, user_id, &source, &destination, input.direction).await?;
+    refuse_duplicate(&txn, user_id, &source, &destination, input.direction).await?;
 
     let config = sync_configs::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -295,7 +304,13 @@ pub async fn create(
         created_at: Set(now),
         updated_at: Set(now),
     };
-    let config = config.insert(db).await?;
+    let config = match config.insert(&txn).await {
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+            return Err(duplicate_config());
+        }
+        inserted => inserted?,
+    };
+    txn.commit().await?;
     tracing::info!(config_id = %config.id, %user_id, direction = ?config.direction, "sync config created");
     Ok(config)
 }
@@ -323,8 +338,8 @@ fn check_calendars(
 /// One config per pair of calendars: the same (source, destination), or the reverse pair when either
 /// config is TWO_WAY (both would copy the same events). Calendars compare by Google id, so the same
 /// calendar seen through two accounts is one calendar.
-async fn refuse_duplicate(
-    db: &DatabaseConnection,
+async fn refuse_duplicate<C: ConnectionTrait>(
+    db: &C,
     user_id: Uuid,
     source: &calendars::Model,
     destination: &calendars::Model,
@@ -358,11 +373,13 @@ async fn refuse_duplicate(
         same || (reversed && either_two_way)
     });
     if clash {
-        return Err(AppError::Conflict(
-            "a sync config between these two calendars already exists".into(),
-        ));
+        return Err(duplicate_config());
     }
     Ok(())
+}
+
+fn duplicate_config() -> AppError {
+    AppError::Conflict("a sync config between these two calendars already exists".into())
 }
 
 /// Applies `changes` to the user's config `id`. The calendars and the direction cannot change.

@@ -147,12 +147,15 @@ impl Execution<'_> {
             totals: Tally::default(),
             calls_recorded,
         });
+        // Chunks record one at a time: on SQLite a second writer would wait in the busy handler's
+        // sleeps, on PostgreSQL behind the same run row's lock.
+        let recording = tokio::sync::Mutex::new(());
         for phase in [Phase::Series, Phase::Instances] {
             // Built up front: a stream that maps with a closure borrowing `self` is not `Send` here.
             let chunks: Vec<_> = self
                 .chunks(plan, phase)
                 .into_iter()
-                .map(|(side, ops)| self.chunk(side, ops, &shared, observer))
+                .map(|(side, ops)| self.chunk(side, ops, &shared, &recording, observer))
                 .collect();
             let mut results = stream::iter(chunks).buffer_unordered(concurrency);
             let mut stop = None;
@@ -204,6 +207,7 @@ impl Execution<'_> {
         side: Side,
         ops: Vec<&PlannedOperation>,
         shared: &Mutex<Shared>,
+        recording: &tokio::sync::Mutex<()>,
         observer: &impl BatchObserver,
     ) -> Result<(), ExecuteError> {
         let account_id = self.calendar(side).account_id;
@@ -237,6 +241,7 @@ impl Execution<'_> {
                 results[i] = answer;
             }
         }
+        let _turn = recording.lock().await;
         self.record(&ops, results, shared, observer).await
     }
 
@@ -348,6 +353,7 @@ impl Execution<'_> {
         // The run row first: chunks recording side by side lock it before anything else, always in
         // the same order (no deadlock on PostgreSQL).
         add_to_run(&txn, self.run_id, tally, calls).await?;
+        let mut answers: Vec<(Side, google::Event)> = Vec::new();
         for ((planned, result), landed) in ops.iter().zip(results).zip(landed) {
             if !landed {
                 continue;
@@ -358,7 +364,7 @@ impl Execution<'_> {
                     self.cache_deletion(&txn, *side, event_id, planned.phase).await?;
                 }
                 (_, Ok(response)) => match response.event() {
-                    Ok(event) => self.cache_answer(&txn, operation.side(), &event).await?,
+                    Ok(event) => answers.push((operation.side(), event)),
                     // It landed; the next listing brings the event into the cache.
                     Err(e) => tracing::warn!(error = %e, "unreadable answer to a sync write"),
                 },
@@ -368,18 +374,25 @@ impl Execution<'_> {
                 self.record_link(&txn, change).await?;
             }
         }
+        for side in [Side::Source, Side::Destination] {
+            let events: Vec<&google::Event> = answers
+                .iter()
+                .filter(|(answered, _)| *answered == side)
+                .map(|(_, event)| event)
+                .collect();
+            if !events.is_empty() {
+                store::upsert_batch(
+                    &txn,
+                    &self.state.cipher,
+                    self.user_id,
+                    self.calendar(side),
+                    &events,
+                )
+                .await?;
+            }
+        }
         txn.commit().await?;
         observer.landed(totals).await;
-        Ok(())
-    }
-
-    async fn cache_answer(
-        &self,
-        txn: &DatabaseTransaction,
-        side: Side,
-        event: &google::Event,
-    ) -> AppResult<()> {
-        store::upsert_from_google(txn, &self.state.cipher, self.user_id, self.calendar(side), event).await?;
         Ok(())
     }
 

@@ -314,6 +314,11 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         subject.destination.time_zone.clone(),
     );
     let allow_mass_delete = run.allow_mass_delete;
+    let limits = state.settings.mass_delete;
+    let guard = DeleteGuard {
+        max_delete_share: f64::from(limits.percent) / 100.0,
+        min_delete_guard: limits.at_least as usize,
+    };
     let plan = tokio::task::spawn_blocking(move || -> AppResult<Plan> {
         let input = PlanInput {
             config: plan_config,
@@ -329,7 +334,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
                 time_zone: time_zones.1,
             },
             links: snapshot.links,
-            guard: DeleteGuard::default(),
+            guard,
             allow_mass_delete,
         };
         Ok(planner::plan(&input))

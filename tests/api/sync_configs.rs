@@ -485,6 +485,25 @@ async fn a_second_config_between_the_same_calendars_is_a_conflict() {
     assert_eq!(f.configs().await.len(), 2);
 }
 
+#[tokio::test]
+async fn simultaneous_creates_of_one_pair_leave_exactly_one_config() {
+    let f = Fixture::new().await;
+    let (personal, work) = (f.personal().await, f.work().await);
+    let input =
+        json!({ "sourceCalendarId": personal, "destinationCalendarId": work, "direction": "TWO_WAY" });
+    let answers = futures::future::join_all((0..8).map(|_| f.try_create(input.clone()))).await;
+    let created = answers
+        .iter()
+        .filter(|a| a["data"]["createSyncConfig"]["id"].is_string())
+        .count();
+    let conflicts = answers
+        .iter()
+        .filter(|a| error_code(a) == Some("CONFLICT"))
+        .count();
+    assert_eq!((created, conflicts), (1, 7), "{answers:?}");
+    assert_eq!(f.configs().await.len(), 1);
+}
+
 // -------------------------------------------------------------------------------------------------
 // Input rules
 // -------------------------------------------------------------------------------------------------

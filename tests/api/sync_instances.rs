@@ -482,7 +482,11 @@ async fn a_run_killed_midway_converges_on_the_rerun_without_duplicates() {
     }
     // Slow Google down so the run is still writing when it is killed.
     world
-        .control(Method::PUT, "/emulator/latency", json!({ "ms": 5 }))
+        .control(
+            Method::PUT,
+            "/emulator/latency",
+            json!({ "ms": 5, "batchPartMs": 5 }),
+        )
         .await;
     let run = world.trigger(&config, false).await;
     let run_id = Uuid::parse_str(run["id"].as_str().expect("id")).expect("uuid");

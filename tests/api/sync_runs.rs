@@ -795,8 +795,12 @@ async fn injected_google_failures_never_duplicate_and_runs_converge() {
 
     let world = World::new().await;
     let config = world.config("TWO_WAY", json!({})).await;
-    let seed: u64 = rand::random();
-    eprintln!("seed {seed}");
+    // A new random history on every run; `SYNC_FAULT_SEED=<seed>` replays a printed one.
+    let seed: u64 = std::env::var("SYNC_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("SYNC_FAULT_SEED={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let mut originals: BTreeMap<&str, Vec<String>> =
         BTreeMap::from([(SOURCE, vec![]), (DESTINATION, vec![])]);
@@ -1054,6 +1058,46 @@ async fn the_mass_delete_guard_pauses_until_the_override() {
     assert_eq!(row.status, SyncConfigStatus::Active);
     assert!(row.paused_reason.is_none());
     assert_mirrored(&world.originals(SOURCE).await, &world.mirrors(DESTINATION).await);
+}
+
+#[tokio::test]
+async fn the_mass_delete_limits_follow_the_settings() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.mass_delete = chronos::config::MassDeleteLimits {
+            percent: 60,
+            at_least: 5,
+        }
+    })
+    .await;
+    let world = World::set_up(app, true, true).await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            world
+                .insert(SOURCE, timed(&format!("L{i}"), hour(i + 1, 8)))
+                .await,
+        );
+    }
+    assert_eq!(world.sync(&config).await.created, 20);
+    // Half the mirrors: within 60 %.
+    for id in ids.drain(..10) {
+        world.delete(SOURCE, &id).await;
+    }
+    let run = world.sync(&config).await;
+    assert_eq!(
+        (run.status, run.deleted),
+        (SyncRunStatus::Succeeded, 10),
+        "{run:?}"
+    );
+    // Seven of the remaining ten: over 60 % and at least five.
+    for id in ids.drain(..7) {
+        world.delete(SOURCE, &id).await;
+    }
+    let run = world.sync(&config).await;
+    assert_eq!((run.status, run.deleted), (SyncRunStatus::Failed, 0), "{run:?}");
+    assert!(run.error.unwrap_or_default().contains("7 of 10"));
+    assert_eq!(world.config_row(&config).await.status, SyncConfigStatus::Paused);
 }
 
 #[tokio::test]

@@ -181,3 +181,51 @@ async fn limits_and_bad_requests() {
         .unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test]
+async fn latency_applies_once_per_batch_and_per_part_only_when_asked() {
+    use std::time::{Duration, Instant};
+
+    let t = TestEmu::start().await;
+    let tok = t.token("alice@example.com").await;
+    let three_reads = || {
+        build(&[
+            ("GET", "/calendar/v3/calendars/primary/events?maxResults=1", None),
+            ("GET", "/calendar/v3/calendars/primary/events?maxResults=2", None),
+            ("GET", "/calendar/v3/calendars/primary/events?maxResults=3", None),
+        ])
+    };
+    let set = t
+        .control(
+            Method::PUT,
+            "/emulator/latency",
+            json!({"ms": 0, "batchPartMs": 150}),
+        )
+        .await;
+    assert_eq!(set.body, json!({"ms": 0, "batchPartMs": 150}));
+    let started = Instant::now();
+    assert_eq!(send(&t, &tok, three_reads()).await.0, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(450),
+        "parts wait in sequence"
+    );
+
+    let refused = t
+        .control(
+            Method::PUT,
+            "/emulator/latency",
+            json!({"ms": 0, "batchPartMs": "slow"}),
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+    let set = t
+        .control(Method::PUT, "/emulator/latency", json!({"ms": 200}))
+        .await;
+    assert_eq!(set.body["batchPartMs"], 0);
+    let started = Instant::now();
+    assert_eq!(send(&t, &tok, three_reads()).await.0, 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "the batch request waits"
+    );
+}
