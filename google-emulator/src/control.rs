@@ -255,6 +255,7 @@ async fn add_fault(State(emu): State<Emulator>, body: Bytes) -> Result<Response,
     st.faults.push(Fault {
         id: id.clone(),
         remaining: spec.times,
+        to_skip: spec.skip.unwrap_or(0),
         spec,
     });
     Ok(ok(&json!({"id": id})))

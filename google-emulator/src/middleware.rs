@@ -70,6 +70,10 @@ fn pick_fault(st: &mut World, method: &Method, path: &str, is_part: bool) -> (u6
         if f.remaining == Some(0) {
             continue;
         }
+        if f.to_skip > 0 {
+            f.to_skip -= 1;
+            continue;
+        }
         if let Some(p) = f.spec.probability
             && rand::random::<f64>() >= p
         {

@@ -250,6 +250,9 @@ pub struct FaultSpec {
     pub times: Option<u64>,
     #[serde(default)]
     pub probability: Option<f64>,
+    /// The first `skip` matching requests pass untouched (a failure on page 3 of a listing).
+    #[serde(default)]
+    pub skip: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +260,8 @@ pub struct Fault {
     pub id: String,
     pub spec: FaultSpec,
     pub remaining: Option<u64>,
+    /// Matching requests still to let through before the fault applies.
+    pub to_skip: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

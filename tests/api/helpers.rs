@@ -157,11 +157,17 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `configure` (after the test defaults are set).
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        Self::spawn_with_emulator(EmulatorConfig::default(), configure).await
+    }
+
+    /// Spawns against an emulator with the given switches.
+    pub async fn spawn_with_emulator(
+        emulator_config: EmulatorConfig,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         LazyLock::force(&TRACING);
         let db = TestDatabase::create().await;
-        let emulator = Emulator::spawn(EmulatorConfig::default())
-            .await
-            .expect("spawn emulator");
+        let emulator = Emulator::spawn(emulator_config).await.expect("spawn emulator");
         let mut settings = Settings::for_local(&db.url, db.dir()).expect("test settings");
         let google = url::Url::parse(&emulator.base_url()).expect("emulator URL");
         settings.google = GoogleSettings::single_host(&google);

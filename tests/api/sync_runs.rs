@@ -1007,6 +1007,70 @@ async fn expired_tokens_failed_listings_and_revoked_grants_delete_nothing() {
 }
 
 #[tokio::test]
+async fn a_listing_that_fails_on_page_three_of_five_deletes_nothing() {
+    let app = TestApp::spawn_with_emulator(
+        google_emulator::EmulatorConfig {
+            page_size_cap: Some(5),
+            ..google_emulator::EmulatorConfig::default()
+        },
+        |_| {},
+    )
+    .await;
+    let world = World::set_up(app, true, true).await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..22 {
+        ids.push(
+            world
+                .insert(SOURCE, timed(&format!("P{i}"), hour(i % 20 + 1, 9)))
+                .await,
+        );
+    }
+    assert_eq!(world.sync(&config).await.created, 22);
+
+    // 22 changes at the source: its incremental listing has five pages of at most five.
+    for id in &ids[..2] {
+        world.delete(SOURCE, id).await;
+    }
+    for id in &ids[2..] {
+        world.patch(SOURCE, id, json!({ "location": "Room 2" })).await;
+    }
+    world
+        .control(
+            Method::POST,
+            "/emulator/faults",
+            json!({ "method": "GET", "path": "/calendar/v3/calendars/source*/events", "status": 500, "skip": 2 }),
+        )
+        .await;
+    world.forget_requests().await;
+    let run = world.sync(&config).await;
+    assert_eq!(
+        (run.status, run.created, run.updated, run.deleted),
+        (SyncRunStatus::Partial, 0, 0, 0),
+        "{run:?}"
+    );
+    let pages: Vec<String> = world
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /calendar/v3/calendars/source"))
+        .collect();
+    assert!(
+        pages.len() > 3,
+        "pages 1 and 2 answered, page 3 failed with its retries: {pages:?}"
+    );
+    assert_eq!(world.mirrors(DESTINATION).await.len(), 22, "no mirror deleted");
+
+    world.control(Method::DELETE, "/emulator/faults", json!({})).await;
+    let run = world.sync(&config).await;
+    assert_eq!(
+        (run.status, run.updated, run.deleted),
+        (SyncRunStatus::Succeeded, 20, 2),
+        "{run:?}"
+    );
+    assert_mirrored(&world.originals(SOURCE).await, &world.mirrors(DESTINATION).await);
+}
+
+#[tokio::test]
 async fn the_mass_delete_guard_pauses_until_the_override() {
     let world = World::new().await;
     let config = world.config("ONE_WAY", json!({})).await;
