@@ -354,6 +354,7 @@ impl Execution<'_> {
         // the same order (no deadlock on PostgreSQL).
         add_to_run(&txn, self.run_id, tally, calls).await?;
         let mut answers: Vec<(Side, google::Event)> = Vec::new();
+        let mut links: Vec<&LinkChange> = Vec::new();
         for ((planned, result), landed) in ops.iter().zip(results).zip(landed) {
             if !landed {
                 continue;
@@ -371,9 +372,10 @@ impl Execution<'_> {
                 (_, Err(_)) => {}
             }
             if let Some(change) = &planned.link {
-                self.record_link(&txn, change).await?;
+                links.push(change);
             }
         }
+        record_links(&txn, self.config_id, self.source.id, self.destination.id, &links).await?;
         for side in [Side::Source, Side::Destination] {
             let events: Vec<&google::Event> = answers
                 .iter()
@@ -453,55 +455,97 @@ pub async fn record_link<C: ConnectionTrait>(
     destination_calendar_id: Uuid,
     change: &LinkChange,
 ) -> AppResult<()> {
-    match change {
-        LinkChange::Upsert(link) => {
-            let (origin_calendar, mirror_calendar) = match Side::from(link.origin) {
-                Side::Source => (source_calendar_id, destination_calendar_id),
-                Side::Destination => (destination_calendar_id, source_calendar_id),
-            };
-            let now = Utc::now();
-            let row = event_links::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                config_id: Set(config_id),
-                source_calendar_id: Set(origin_calendar),
-                source_event_id: Set(link.source_event_id.clone()),
-                mirror_calendar_id: Set(mirror_calendar),
-                mirror_event_id: Set(link.mirror_event_id.clone()),
-                origin: Set(link.origin),
-                source_hash: Set(link.source_hash.clone()),
-                mirror_hash: Set(link.mirror_hash.clone()),
-                created_at: Set(now),
-                updated_at: Set(now),
-            };
-            event_links::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::columns([
-                        event_links::Column::ConfigId,
-                        event_links::Column::Origin,
-                        event_links::Column::SourceEventId,
-                    ])
-                    .update_columns([
-                        event_links::Column::SourceCalendarId,
-                        event_links::Column::MirrorCalendarId,
-                        event_links::Column::MirrorEventId,
-                        event_links::Column::Origin,
-                        event_links::Column::SourceHash,
-                        event_links::Column::MirrorHash,
-                        event_links::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-                )
-                .exec_without_returning(db)
-                .await?;
-        }
-        LinkChange::Remove { source_event_id, .. } => {
-            event_links::Entity::delete_many()
-                .filter(event_links::Column::ConfigId.eq(config_id))
-                .filter(event_links::Column::SourceEventId.eq(source_event_id.as_str()))
-                .exec(db)
-                .await?;
+    record_links(
+        db,
+        config_id,
+        source_calendar_id,
+        destination_calendar_id,
+        &[change],
+    )
+    .await
+}
+
+/// Writes link changes: the upserts in one statement (they name distinct origins), removals one by one.
+pub async fn record_links<C: ConnectionTrait>(
+    db: &C,
+    config_id: Uuid,
+    source_calendar_id: Uuid,
+    destination_calendar_id: Uuid,
+    changes: &[&LinkChange],
+) -> AppResult<()> {
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for change in changes {
+        match change {
+            LinkChange::Upsert(link) => {
+                let (origin_calendar, mirror_calendar) = match Side::from(link.origin) {
+                    Side::Source => (source_calendar_id, destination_calendar_id),
+                    Side::Destination => (destination_calendar_id, source_calendar_id),
+                };
+                let key = (link.origin, link.source_event_id.clone());
+                rows.push((
+                    key,
+                    event_links::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        config_id: Set(config_id),
+                        source_calendar_id: Set(origin_calendar),
+                        source_event_id: Set(link.source_event_id.clone()),
+                        mirror_calendar_id: Set(mirror_calendar),
+                        mirror_event_id: Set(link.mirror_event_id.clone()),
+                        origin: Set(link.origin),
+                        source_hash: Set(link.source_hash.clone()),
+                        mirror_hash: Set(link.mirror_hash.clone()),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    },
+                ));
+            }
+            LinkChange::Remove {
+                origin,
+                source_event_id,
+                ..
+            } => {
+                event_links::Entity::delete_many()
+                    .filter(event_links::Column::ConfigId.eq(config_id))
+                    .filter(event_links::Column::Origin.eq(*origin))
+                    .filter(event_links::Column::SourceEventId.eq(source_event_id.as_str()))
+                    .exec(db)
+                    .await?;
+            }
         }
     }
+    // One statement may not touch a row twice (PostgreSQL): the last change of an origin wins.
+    let mut seen = std::collections::HashSet::new();
+    let mut rows: Vec<event_links::ActiveModel> = rows
+        .into_iter()
+        .rev()
+        .filter(|(key, _)| seen.insert(key.clone()))
+        .map(|(_, row)| row)
+        .collect();
+    rows.reverse();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    event_links::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                event_links::Column::ConfigId,
+                event_links::Column::Origin,
+                event_links::Column::SourceEventId,
+            ])
+            .update_columns([
+                event_links::Column::SourceCalendarId,
+                event_links::Column::MirrorCalendarId,
+                event_links::Column::MirrorEventId,
+                event_links::Column::Origin,
+                event_links::Column::SourceHash,
+                event_links::Column::MirrorHash,
+                event_links::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
