@@ -440,6 +440,11 @@ pub async fn upsert_batch<C: ConnectionTrait>(
         .map(|row| (row.google_event_id.clone(), row))
         .collect();
     let configs = mirror_configs(txn, user_id, listed).await?;
+    // New rows go in as multi-row inserts at the end, unless an id comes twice (then each entry must see
+    // the row the one before it wrote).
+    let distinct: HashSet<&str> = readable.iter().flatten().map(|(id, _)| *id).collect();
+    let defer_inserts = distinct.len() == readable.iter().flatten().count();
+    let mut new_rows = Vec::new();
 
     let mut outcomes = Vec::with_capacity(listed.len());
     for (event, readable) in listed.iter().zip(readable) {
@@ -482,7 +487,12 @@ pub async fn upsert_batch<C: ConnectionTrait>(
                 model.google_event_id = Set(google_id.to_owned());
                 model.change_seq = Set(seq);
                 model.created_at = Set(Utc::now());
-                (UpsertOutcome::Inserted(id), Some(model.insert(txn).await?))
+                if defer_inserts {
+                    new_rows.push(model);
+                    (UpsertOutcome::Inserted(id), None)
+                } else {
+                    (UpsertOutcome::Inserted(id), Some(model.insert(txn).await?))
+                }
             }
         };
         // A later entry for the same id in this batch compares with what was just written.
@@ -491,8 +501,17 @@ pub async fn upsert_batch<C: ConnectionTrait>(
         }
         outcomes.push(outcome);
     }
+    while !new_rows.is_empty() {
+        let rest = new_rows.split_off(new_rows.len().min(INSERT_ROWS));
+        events::Entity::insert_many(std::mem::replace(&mut new_rows, rest))
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(outcomes)
 }
+
+/// Rows per multi-row insert: well under SQLite's and PostgreSQL's bound-parameter limits.
+const INSERT_ROWS: usize = 200;
 
 /// Events of a listing applied per transaction by [`upsert_listing`].
 const LISTING_CHUNK: usize = 250;
