@@ -243,26 +243,10 @@ struct Measured {
 /// Runs the config once, as a worker would, and counts what reached Google.
 async fn measured_run(state: &AppState, emulator: &GoogleHost, config_id: Uuid) -> anyhow::Result<Measured> {
     emulator.delete("/emulator/stats").await?;
-    let run = sync_runs::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        config_id: Set(config_id),
-        trigger: Set(SyncTrigger::Manual),
-        status: Set(SyncRunStatus::Queued),
-        started_at: Set(None),
-        finished_at: Set(None),
-        created: Set(0),
-        updated: Set(0),
-        deleted: Set(0),
-        skipped: Set(0),
-        failed: Set(0),
-        google_calls: Set(0),
-        conflicts: Set(0),
-        error: Set(None),
-        allow_mass_delete: Set(false),
-        created_at: Set(Utc::now()),
-    }
-    .insert(&state.db)
-    .await?;
+    // The run row alone, without its job: this process executes it, not a worker.
+    let run = chronos::sync::run::queued_run(config_id, SyncTrigger::Manual, false)
+        .insert(&state.db)
+        .await?;
     let started = Instant::now();
     chronos::sync::run::execute(state, run.id)
         .await

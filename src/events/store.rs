@@ -431,14 +431,7 @@ pub async fn upsert_batch<C: ConnectionTrait>(
         return Ok(vec![UpsertOutcome::Ignored; listed.len()]);
     }
     let mut change_seq = change_sequences::reserve(txn, change_sequences::EVENTS, ids.len()).await?;
-    let mut cached: HashMap<String, events::Model> = events::Entity::find()
-        .filter(events::Column::CalendarId.eq(calendar.id))
-        .filter(events::Column::GoogleEventId.is_in(ids))
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|row| (row.google_event_id.clone(), row))
-        .collect();
+    let mut cached = cached_rows(txn, calendar.id, ids).await?;
     let configs = mirror_configs(txn, user_id, listed).await?;
     // New rows go in as multi-row inserts at the end, unless an id comes twice (then each entry must see
     // the row the one before it wrote).
@@ -529,14 +522,7 @@ pub async fn upsert_listing(
     let mut outcomes = Vec::with_capacity(listed.len());
     for chunk in listed.chunks(LISTING_CHUNK) {
         let ids: Vec<&str> = chunk.iter().filter_map(|e| e.id.as_deref()).collect();
-        let cached: HashMap<String, events::Model> = events::Entity::find()
-            .filter(events::Column::CalendarId.eq(calendar.id))
-            .filter(events::Column::GoogleEventId.is_in(ids))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| (row.google_event_id.clone(), row))
-            .collect();
+        let cached = cached_rows(db, calendar.id, ids).await?;
         let mut changed = Vec::new();
         for event in chunk {
             let current = event.id.as_deref().and_then(|id| cached.get(id)).filter(|row| {
@@ -556,6 +542,22 @@ pub async fn upsert_listing(
         txn.commit().await?;
     }
     Ok(outcomes)
+}
+
+/// The cached rows of `calendar_id` among the Google ids, by Google id.
+async fn cached_rows<C: ConnectionTrait>(
+    db: &C,
+    calendar_id: Uuid,
+    google_ids: Vec<&str>,
+) -> AppResult<HashMap<String, events::Model>> {
+    Ok(events::Entity::find()
+        .filter(events::Column::CalendarId.eq(calendar_id))
+        .filter(events::Column::GoogleEventId.is_in(google_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.google_event_id.clone(), row))
+        .collect())
 }
 
 async fn find_row<C: ConnectionTrait>(

@@ -130,9 +130,8 @@ impl Execution<'_> {
     ) -> Result<Tally, ExecuteError> {
         if !plan.link_changes.is_empty() {
             let txn = crate::db::begin_write(&self.state.db).await?;
-            for change in &plan.link_changes {
-                self.record_link(&txn, change).await?;
-            }
+            let changes: Vec<&LinkChange> = plan.link_changes.iter().collect();
+            self.record_links(&txn, &changes).await?;
             txn.commit().await?;
         }
         let concurrency = self
@@ -375,7 +374,7 @@ impl Execution<'_> {
                 links.push(change);
             }
         }
-        record_links(&txn, self.config_id, self.source.id, self.destination.id, &links).await?;
+        self.record_links(&txn, &links).await?;
         for side in [Side::Source, Side::Destination] {
             let events: Vec<&google::Event> = answers
                 .iter()
@@ -442,27 +441,9 @@ impl Execution<'_> {
         Ok(())
     }
 
-    async fn record_link<C: ConnectionTrait>(&self, db: &C, change: &LinkChange) -> AppResult<()> {
-        record_link(db, self.config_id, self.source.id, self.destination.id, change).await
+    async fn record_links<C: ConnectionTrait>(&self, db: &C, changes: &[&LinkChange]) -> AppResult<()> {
+        record_links(db, self.config_id, self.source.id, self.destination.id, changes).await
     }
-}
-
-/// Writes one link change. Links are unique per config by origin id (`source_event_id`).
-pub async fn record_link<C: ConnectionTrait>(
-    db: &C,
-    config_id: Uuid,
-    source_calendar_id: Uuid,
-    destination_calendar_id: Uuid,
-    change: &LinkChange,
-) -> AppResult<()> {
-    record_links(
-        db,
-        config_id,
-        source_calendar_id,
-        destination_calendar_id,
-        &[change],
-    )
-    .await
 }
 
 /// Writes link changes: the upserts in one statement (they name distinct origins), removals one by one.

@@ -218,6 +218,15 @@ impl Default for DeleteGuard {
     }
 }
 
+impl From<crate::config::MassDeleteLimits> for DeleteGuard {
+    fn from(limits: crate::config::MassDeleteLimits) -> Self {
+        Self {
+            max_delete_share: f64::from(limits.percent) / 100.0,
+            min_delete_guard: usize::try_from(limits.at_least).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 /// Everything a plan is made from.
 #[derive(Debug, Clone)]
 pub struct PlanInput {

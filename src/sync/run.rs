@@ -76,18 +76,10 @@ pub async fn trigger(
     Ok(run)
 }
 
-/// Queues a run of `config_id` on `db` (a transaction: the run row and its job appear together). When a
-/// run is already queued it absorbs this one and is returned (with the override added if asked). Wake the
-/// workers (`state.jobs.wake()`) after the commit.
-pub async fn enqueue<C: ConnectionTrait>(
-    db: &C,
-    config_id: Uuid,
-    trigger: SyncTrigger,
-    allow_mass_delete: bool,
-) -> AppResult<sync_runs::Model> {
-    let run_id = Uuid::now_v7();
-    let run = sync_runs::ActiveModel {
-        id: Set(run_id),
+/// A new run row of `config_id`, queued, with every counter at zero.
+pub fn queued_run(config_id: Uuid, trigger: SyncTrigger, allow_mass_delete: bool) -> sync_runs::ActiveModel {
+    sync_runs::ActiveModel {
+        id: Set(Uuid::now_v7()),
         config_id: Set(config_id),
         trigger: Set(trigger),
         status: Set(SyncRunStatus::Queued),
@@ -104,8 +96,21 @@ pub async fn enqueue<C: ConnectionTrait>(
         allow_mass_delete: Set(allow_mass_delete),
         created_at: Set(Utc::now()),
     }
-    .insert(db)
-    .await?;
+}
+
+/// Queues a run of `config_id` on `db` (a transaction: the run row and its job appear together). When a
+/// run is already queued it absorbs this one and is returned (with the override added if asked). Wake the
+/// workers (`state.jobs.wake()`) after the commit.
+pub async fn enqueue<C: ConnectionTrait>(
+    db: &C,
+    config_id: Uuid,
+    trigger: SyncTrigger,
+    allow_mass_delete: bool,
+) -> AppResult<sync_runs::Model> {
+    let run = queued_run(config_id, trigger, allow_mass_delete)
+        .insert(db)
+        .await?;
+    let run_id = run.id;
     let key = job_key(config_id);
     let job = NewJob::new(RUN_KIND, json!({ "runId": run_id, "configId": config_id }))
         .dedupe_key(key.clone())
@@ -314,11 +319,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         subject.destination.time_zone.clone(),
     );
     let allow_mass_delete = run.allow_mass_delete;
-    let limits = state.settings.mass_delete;
-    let guard = DeleteGuard {
-        max_delete_share: f64::from(limits.percent) / 100.0,
-        min_delete_guard: limits.at_least as usize,
-    };
+    let guard = DeleteGuard::from(state.settings.mass_delete);
     let plan = tokio::task::spawn_blocking(move || -> AppResult<Plan> {
         let input = PlanInput {
             config: plan_config,
