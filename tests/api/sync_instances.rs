@@ -340,16 +340,16 @@ async fn two_instances_run_each_due_config_exactly_once() {
             .await;
         configs.push(data["createSyncConfig"]["id"].as_str().expect("id").to_owned());
     }
+    // Due a little ahead of the clock: the two direct calls below ask as of that moment, while the
+    // instances' periodic scheduler (asking as of now) cannot take any of them first.
+    let due_at = Utc::now() + TimeDelta::seconds(30);
     sync_configs::Entity::update_many()
-        .col_expr(
-            sync_configs::Column::NextRunAt,
-            Some(Utc::now() - TimeDelta::minutes(1)).into(),
-        )
+        .col_expr(sync_configs::Column::NextRunAt, Some(due_at).into())
         .exec(&world.db)
         .await
         .expect("make them due");
 
-    // Instance B runs jobs too; both instances and the periodic scheduler race for the due configs.
+    // Instance B runs jobs too; A and B race for the due configs, and both execute the runs.
     let (_, b_state, _stop) = second_instance(&world.app, true).await;
     let mut settings = world.app.settings().clone();
     settings.bind_addr = "127.0.0.1:0".into();
@@ -358,10 +358,9 @@ async fn two_instances_run_each_due_config_exactly_once() {
         .expect("instance")
         .state()
         .clone();
-    let now = Utc::now();
     let (a, b) = tokio::join!(
-        schedule::enqueue_due(&a_state, now),
-        schedule::enqueue_due(&b_state, now)
+        schedule::enqueue_due(&a_state, due_at),
+        schedule::enqueue_due(&b_state, due_at)
     );
     assert_eq!(a.expect("A") + b.expect("B"), 20);
 
