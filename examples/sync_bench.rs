@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{TimeDelta, Utc};
 use chronos::{
-    app::{AppState, Application},
+    app::Application,
     config::{GoogleSettings, Settings},
     entities::{
         calendars,
@@ -30,6 +30,7 @@ use chronos::{
         google_accounts, sync_configs, sync_runs, users,
     },
     google::{TokenSet, encrypt_tokens},
+    state::AppState,
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};

@@ -1,119 +1,81 @@
-//! The application: shared state, start-up and graceful shutdown.
+//! The composition root: builds the state (with the cross-domain reactions), the schema, the router and
+//! the job handler registry, starts the workers and serves. Nothing imports it but the commands.
 
-use std::{net::SocketAddr, ops::Deref, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use futures::FutureExt;
 use migration::MigratorTrait;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     config::Settings,
-    crypto::Cipher,
-    error::{AppError, AppResult},
-    google::{AccessTokens, CalendarClient, CalendarClientOptions, OAuthClient},
-    graphql::{ChronosSchema, build_schema},
-    jobs::{JobQueue, WorkerConfig},
-    rate_limit::RateLimiters,
-    session::DbSessionStore,
+    jobs::{JobHandlers, WorkerConfig, WorkerPool},
+    schema::{ChronosSchema, build_schema},
+    state::{AppState, Reactions},
 };
 
-/// Everything a request handler, resolver or background task needs. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<App>);
-
-pub struct App {
-    pub db: DatabaseConnection,
-    pub settings: Settings,
-    pub schema: ChronosSchema,
-    /// Encrypts and decrypts every secret and personal field at rest.
-    pub cipher: Cipher,
-    /// Statements run on `db` since start-up.
-    pub statements: crate::db::StatementCounter,
-    pub sessions: DbSessionStore,
-    pub rate_limits: RateLimiters,
-    /// `None` when no OAuth client is configured: everything needing Google answers a clear error.
-    pub google: Option<Google>,
-    /// The background job queue: enqueue here; workers run where SCHEDULER_ENABLED.
-    pub jobs: JobQueue,
-    /// Sync run progress, fanned out to `syncProgress` subscribers on every instance.
-    pub progress: crate::sync::progress::ProgressBus,
-    /// Cancelled when the server begins to shut down; long-lived work (websockets, workers) watches it.
-    pub shutdown: CancellationToken,
-    /// Long-lived tasks that must finish before the process exits.
-    pub tasks: TaskTracker,
-}
-
-impl Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
+/// How the domains react to each other: announced by one domain, carried out by another, wired here.
+pub fn reactions() -> Reactions {
+    Reactions {
+        // Changes a notification (or the sweep) brought in start the sync configs of the calendar.
+        calendar_changed: vec![Arc::new(|state, calendar_id| {
+            async move {
+                crate::sync::run::enqueue_for_calendar(&state, calendar_id).await?;
+                Ok(())
+            }
+            .boxed()
+        })],
+        // Channels need a valid grant to be stopped: before the revocation.
+        account_disconnecting: vec![Arc::new(|state, account_id| {
+            async move {
+                crate::calendars::push::stop_account_channels(&state, account_id).await;
+                Ok(())
+            }
+            .boxed()
+        })],
     }
 }
 
-/// The clients that speak to Google.
-pub struct Google {
-    pub oauth: OAuthClient,
-    pub tokens: AccessTokens,
-    pub calendar: CalendarClient,
+/// Every job kind this server runs, one line per domain.
+pub fn job_handlers() -> JobHandlers<AppState> {
+    let mut handlers = JobHandlers::default();
+    crate::jobs::register(&mut handlers);
+    crate::calendars::jobs::register(&mut handlers);
+    crate::sync::run::register(&mut handlers);
+    handlers
 }
 
-impl Google {
-    fn new(db: &DatabaseConnection, settings: &Settings, cipher: &Cipher) -> anyhow::Result<Option<Self>> {
-        if settings.google.client_id.is_none() {
-            return Ok(None);
-        }
-        let oauth = OAuthClient::new(&settings.google).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let calendar = CalendarClient::new(&settings.google.api_url, CalendarClientOptions::default())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Some(Self {
-            tokens: AccessTokens::new(db.clone(), cipher.clone(), oauth.clone()),
-            oauth,
-            calendar,
-        }))
-    }
+/// The application's state over `db`, reactions wired: what a server, a command or a test runs with.
+pub fn state(db: DatabaseConnection, settings: Settings) -> anyhow::Result<AppState> {
+    AppState::with_reactions(db, settings, reactions())
 }
 
-impl App {
-    /// The Google clients, or a clear error when this server has no OAuth client configured.
-    pub fn google(&self) -> AppResult<&Google> {
-        self.google.as_ref().ok_or_else(|| {
-            AppError::UpstreamUnavailable(
-                "Google sign-in is not configured on this server (GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET)"
-                    .into(),
-            )
-        })
+/// Connects to the database and runs pending migrations (unless told not to).
+pub async fn connect(settings: &Settings, run_migrations: bool) -> anyhow::Result<DatabaseConnection> {
+    let db = crate::db::connect(&settings.database_url)
+        .await
+        .context("could not connect to the database")?;
+    if run_migrations {
+        migration::Migrator::up(&db, None)
+            .await
+            .context("could not apply database migrations")?;
     }
+    Ok(db)
 }
 
-impl AppState {
-    pub fn new(mut db: DatabaseConnection, settings: Settings) -> anyhow::Result<Self> {
-        let statements = crate::db::StatementCounter::install(&mut db);
-        let cipher = Cipher::new(settings.encryption_keys.clone());
-        let google = Google::new(&db, &settings, &cipher)?;
-        let shutdown = CancellationToken::new();
-        Ok(Self(Arc::new(App {
-            progress: crate::sync::progress::ProgressBus::new(db.clone(), shutdown.clone()),
-            cipher,
-            google,
-            statements,
-            sessions: DbSessionStore::new(db.clone()),
-            rate_limits: RateLimiters::new(&settings.rate_limits),
-            jobs: JobQueue::new(crate::jobs::handlers(), WorkerConfig::default()),
-            db,
-            settings,
-            schema: build_schema(),
-            shutdown,
-            tasks: TaskTracker::new(),
-        })))
-    }
+/// Starts this instance's workers over every job kind; they stop on `state.shutdown` after finishing their
+/// current job.
+pub fn start_workers(state: &AppState) -> WorkerPool {
+    WorkerPool::start(state, Arc::new(job_handlers()), WorkerConfig::default())
 }
 
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    schema: ChronosSchema,
 }
 
 /// How long in-flight requests and websockets get to finish after a shutdown signal.
@@ -122,14 +84,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 impl Application {
     /// Connects to the database, runs pending migrations (unless told not to) and binds the listener.
     pub async fn build(settings: Settings, run_migrations: bool) -> anyhow::Result<Self> {
-        let db = crate::db::connect(&settings.database_url)
-            .await
-            .context("could not connect to the database")?;
-        if run_migrations {
-            migration::Migrator::up(&db, None)
-                .await
-                .context("could not apply database migrations")?;
-        }
+        let db = connect(&settings, run_migrations).await?;
         let listener = TcpListener::bind(&settings.bind_addr)
             .await
             .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
@@ -137,7 +92,8 @@ impl Application {
         let settings = settings.with_bound_addr(addr);
         Ok(Self {
             listener,
-            state: AppState::new(db, settings)?,
+            state: state(db, settings)?,
+            schema: build_schema(),
         })
     }
 
@@ -159,9 +115,9 @@ impl Application {
         let state = self.state.clone();
         state.tasks.spawn(maintenance(state.clone()));
         if state.settings.scheduler_enabled {
-            crate::jobs::start_workers(&state);
+            start_workers(&state);
         }
-        let router = crate::http::router(state.clone());
+        let router = crate::http::router(state.clone(), self.schema);
         let token = state.shutdown.clone();
         let signal_token = token.clone();
         tokio::spawn(async move {

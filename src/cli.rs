@@ -83,7 +83,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
     if let Command::Schema = command {
-        print!("{}", crate::graphql::sdl());
+        print!("{}", crate::schema::sdl());
         return ExitCode::SUCCESS;
     }
     if let Command::Demo = command {

@@ -761,6 +761,13 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+/// Compares two byte strings without a data-dependent early exit.
+///
+/// Different lengths compare unequal (the length itself is not hidden).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

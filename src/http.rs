@@ -10,8 +10,6 @@ mod oauth_callback;
 mod request_id;
 mod webhook;
 
-pub use graphql::ClientInfo;
-
 use std::time::Duration;
 
 use axum::{
@@ -31,14 +29,22 @@ use tower_http::{
 };
 use tracing::Span;
 
-use crate::{app::AppState, error::AppError};
+use crate::{error::AppError, schema::ChronosSchema, state::AppState};
+
+/// What the routes run with: the application's state, and the schema (built by the composition root,
+/// above the domains, so the state need not know it).
+#[derive(Clone, axum::extract::FromRef)]
+pub struct HttpState {
+    pub app: AppState,
+    pub schema: ChronosSchema,
+}
 
 /// Largest request body accepted; GraphQL operations are small, and there are no uploads.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Longest a request may take before it is answered 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, schema: ChronosSchema) -> Router {
     // Only the routes that use the session load it.
     let with_session = Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
@@ -80,7 +86,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
-        .with_state(state)
+        .with_state(HttpState { app: state, schema })
 }
 
 /// The span every log line of a request is recorded in. The query string is left out: it can carry

@@ -13,8 +13,9 @@
 //! - Success: DONE, deleted a day later by the periodic `jobs.cleanup` (periodic jobs rely on those rows to
 //!   run each slot once). Failure: QUEUED again after a capped, jittered exponential backoff until
 //!   `max_attempts`, then FAILED (kept a week). [`JobFailure::Permanent`] skips the retries.
-//! - Handlers register per kind in [`JobHandlers`]; [`handlers`] gathers every domain's, one line each.
-//!   Workers run only where `SCHEDULER_ENABLED` (see [`start_workers`]); every instance may enqueue.
+//! - Handlers register per kind in [`JobHandlers`]; the composition root (`app.rs`) gathers every domain's
+//!   and starts the workers where `SCHEDULER_ENABLED`; every instance may enqueue. The queue knows no
+//!   domain: handlers run with whatever context [`JobContext`] the application gives them.
 //!
 //! Times come from the instances' clocks: leases last tens of seconds, far above any sane skew.
 
@@ -24,9 +25,10 @@ mod worker;
 use std::{collections::HashMap, fmt, future::Future, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 pub use queue::{
@@ -35,21 +37,15 @@ pub use queue::{
 };
 pub use worker::{WorkerConfig, WorkerPool, backoff};
 
-use crate::{app::AppState, entities::jobs, error::AppError};
+use crate::{entities::jobs, error::AppError};
 
-/// Every job kind this server runs. Each domain adds its handlers and schedules here, one line each.
-pub fn handlers() -> JobHandlers {
-    let mut handlers = JobHandlers::default();
-    register(&mut handlers);
-    crate::calendars::jobs::register(&mut handlers);
-    crate::sync::run::register(&mut handlers);
-    handlers
-}
-
-/// Starts this instance's workers (the registry and configuration of `state.jobs`); they stop on
-/// `state.shutdown` after finishing their current job.
-pub fn start_workers(state: &AppState) -> WorkerPool {
-    WorkerPool::start(state, state.jobs.handlers.clone(), state.jobs.config.clone())
+/// What workers need from the application they run in: the database, this instance's queue, and the
+/// shutdown signal and task tracker a graceful shutdown waits on. Handlers receive the context itself.
+pub trait JobContext: Clone + Send + Sync + 'static {
+    fn db(&self) -> &DatabaseConnection;
+    fn job_queue(&self) -> &JobQueue;
+    fn shutdown(&self) -> &CancellationToken;
+    fn tasks(&self) -> &TaskTracker;
 }
 
 /// The queue's own housekeeping job.
@@ -57,7 +53,7 @@ pub const CLEANUP_KIND: &str = "jobs.cleanup";
 const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Registers the queue's own jobs.
-pub fn register(handlers: &mut JobHandlers) {
+pub fn register<S: JobContext>(handlers: &mut JobHandlers<S>) {
     handlers
         .register(CLEANUP_KIND, CleanupJob)
         .schedule_every(CLEANUP_KIND, CLEANUP_EVERY, || json!({}));
@@ -66,9 +62,9 @@ pub fn register(handlers: &mut JobHandlers) {
 struct CleanupJob;
 
 #[async_trait]
-impl JobHandler for CleanupJob {
-    async fn run(&self, state: &AppState, _job: &jobs::Model) -> Result<(), JobFailure> {
-        let deleted = cleanup(&state.db, chrono::Utc::now()).await?;
+impl<S: JobContext> JobHandler<S> for CleanupJob {
+    async fn run(&self, state: &S, _job: &jobs::Model) -> Result<(), JobFailure> {
+        let deleted = cleanup(state.db(), chrono::Utc::now()).await?;
         if deleted > 0 {
             tracing::info!(deleted, "finished jobs deleted");
         }
@@ -221,20 +217,21 @@ impl From<DbErr> for JobFailure {
 
 /// Runs the jobs of one kind. Handlers must be idempotent: a job whose worker died is run again.
 #[async_trait]
-pub trait JobHandler: Send + Sync {
-    async fn run(&self, state: &AppState, job: &jobs::Model) -> Result<(), JobFailure>;
+pub trait JobHandler<S: Sync>: Send + Sync {
+    async fn run(&self, state: &S, job: &jobs::Model) -> Result<(), JobFailure>;
 }
 
 /// A handler from an async closure taking owned values (handy for small handlers and tests).
 pub struct FnHandler<F>(pub F);
 
 #[async_trait]
-impl<F, Fut> JobHandler for FnHandler<F>
+impl<S, F, Fut> JobHandler<S> for FnHandler<F>
 where
-    F: Fn(AppState, jobs::Model) -> Fut + Send + Sync,
+    S: Clone + Send + Sync,
+    F: Fn(S, jobs::Model) -> Fut + Send + Sync,
     Fut: Future<Output = Result<(), JobFailure>> + Send,
 {
-    async fn run(&self, state: &AppState, job: &jobs::Model) -> Result<(), JobFailure> {
+    async fn run(&self, state: &S, job: &jobs::Model) -> Result<(), JobFailure> {
         (self.0)(state.clone(), job.clone()).await
     }
 }
@@ -256,15 +253,23 @@ impl Periodic {
 }
 
 /// The handlers a worker pool runs, by kind, and the periodic schedules it keeps.
-#[derive(Clone, Default)]
-pub struct JobHandlers {
-    handlers: HashMap<String, Arc<dyn JobHandler>>,
+pub struct JobHandlers<S> {
+    handlers: HashMap<String, Arc<dyn JobHandler<S>>>,
     periodic: Vec<Periodic>,
 }
 
-impl JobHandlers {
+impl<S> Default for JobHandlers<S> {
+    fn default() -> Self {
+        Self {
+            handlers: HashMap::new(),
+            periodic: Vec::new(),
+        }
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> JobHandlers<S> {
     /// Registers the handler of `kind`. Registering a kind twice is a programming error.
-    pub fn register(&mut self, kind: &str, handler: impl JobHandler + 'static) -> &mut Self {
+    pub fn register(&mut self, kind: &str, handler: impl JobHandler<S> + 'static) -> &mut Self {
         let previous = self.handlers.insert(kind.to_owned(), Arc::new(handler));
         assert!(previous.is_none(), "job kind {kind} registered twice");
         self
@@ -273,7 +278,7 @@ impl JobHandlers {
     /// Registers an async closure as the handler of `kind` (see [`FnHandler`]).
     pub fn register_fn<F, Fut>(&mut self, kind: &str, handler: F) -> &mut Self
     where
-        F: Fn(AppState, jobs::Model) -> Fut + Send + Sync + 'static,
+        F: Fn(S, jobs::Model) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), JobFailure>> + Send + 'static,
     {
         self.register(kind, FnHandler(handler))
@@ -296,7 +301,7 @@ impl JobHandlers {
         self
     }
 
-    pub fn get(&self, kind: &str) -> Option<&Arc<dyn JobHandler>> {
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn JobHandler<S>>> {
         self.handlers.get(kind)
     }
 
@@ -312,21 +317,23 @@ impl JobHandlers {
     }
 }
 
-/// This instance's side of the queue, in `AppState`: its lease-owner identity, its handlers, the
-/// workers' configuration, and the signal that wakes idle workers when this instance enqueues.
+/// This instance's side of the queue, in the application state: its lease-owner identity and the signal
+/// that wakes idle workers when this instance enqueues.
 pub struct JobQueue {
     owner: String,
-    handlers: Arc<JobHandlers>,
-    config: WorkerConfig,
     wake: Arc<Notify>,
 }
 
+impl Default for JobQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl JobQueue {
-    pub fn new(handlers: JobHandlers, config: WorkerConfig) -> Self {
+    pub fn new() -> Self {
         Self {
             owner: Uuid::new_v4().to_string(),
-            handlers: Arc::new(handlers),
-            config,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -334,10 +341,6 @@ impl JobQueue {
     /// The `lease_owner` of the jobs this instance's workers hold.
     pub fn owner(&self) -> &str {
         &self.owner
-    }
-
-    pub fn config(&self) -> &WorkerConfig {
-        &self.config
     }
 
     /// [`enqueue`], then wakes this instance's idle workers (other instances find it on their next poll).

@@ -24,6 +24,14 @@ use crate::{
     error::{AppError, AppResult},
 };
 
+/// A fresh random session binding (32 random bytes, base64url): each session stores one, and CSRF tokens
+/// are issued for and verified against it, so a token issued for one session never verifies for another.
+pub fn new_session_binding() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
 /// Sessions end after this long without activity...
 pub const IDLE_TIMEOUT: time::Duration = time::Duration::days(14);
 /// ...and after this long in any case.
@@ -104,7 +112,7 @@ impl TypedSession {
         if let Some(binding) = self.csrf_binding().await? {
             return Ok(binding);
         }
-        let binding = crate::http::csrf::new_session_binding();
+        let binding = new_session_binding();
         self.insert(KEY_CSRF_BINDING, &binding).await?;
         self.insert(KEY_CREATED_AT, Utc::now()).await?;
         Ok(binding)
@@ -119,8 +127,7 @@ impl TypedSession {
     ) -> AppResult<()> {
         self.0.cycle_id().await.map_err(session_error)?;
         self.insert(KEY_USER_ID, user_id).await?;
-        self.insert(KEY_CSRF_BINDING, crate::http::csrf::new_session_binding())
-            .await?;
+        self.insert(KEY_CSRF_BINDING, new_session_binding()).await?;
         self.insert(KEY_CREATED_AT, now).await?;
         self.insert(KEY_LAST_SEEN, now).await?;
         if let Some(agent) = user_agent {

@@ -3,7 +3,6 @@ pub mod executor;
 mod graphql;
 pub mod mirror;
 pub mod planner;
-pub mod progress;
 pub mod run;
 pub mod run_graphql;
 pub mod runs;

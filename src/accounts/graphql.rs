@@ -8,11 +8,11 @@ use uuid::Uuid;
 
 use super::{service, sessions, signin};
 use crate::{
-    app::AppState,
     entities::{enums::AccountStatus as DbAccountStatus, google_accounts, users},
     error::{AppError, AppResult},
-    http::ClientInfo,
+    graphql::ClientInfo,
     session::{TypedSession, Viewer},
+    state::AppState,
 };
 
 /// A person using Chronos. One user may connect several Google accounts.

@@ -4,11 +4,11 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     crypto::SecretString,
     entities::google_accounts,
     error::{AppError, AppResult},
     google::tokens::refresh_token_aad,
+    state::AppState,
 };
 
 pub async fn list(db: &DatabaseConnection, user_id: Uuid) -> AppResult<Vec<google_accounts::Model>> {
@@ -46,8 +46,8 @@ pub async fn disconnect(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<
             "the only connected Google account cannot be disconnected; it is how you sign in",
         ));
     }
-    // Channels need a valid grant to be stopped: before the revocation.
-    crate::calendars::push::stop_account_channels(state, account.id).await;
+    // Reactions (stopping push channels) need a valid grant: before the revocation.
+    state.account_disconnecting(account.id).await;
     if let (Some(google), Some(sealed)) = (state.google.as_ref(), account.refresh_token.as_ref()) {
         match state
             .cipher

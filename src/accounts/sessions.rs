@@ -59,7 +59,7 @@ pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, public: &str) -> App
         .await?;
     let target = rows
         .into_iter()
-        .find(|row| crate::http::csrf::constant_time_eq(public_id(&row.id).as_bytes(), public.as_bytes()))
+        .find(|row| crate::crypto::constant_time_eq(public_id(&row.id).as_bytes(), public.as_bytes()))
         .ok_or(AppError::NotFound("session"))?;
     sessions::Entity::delete_many()
         .filter(sessions::Column::Id.eq(target.id))

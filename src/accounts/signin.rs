@@ -9,12 +9,12 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     config::origin_of,
     entities::{enums::AccountStatus, google_accounts, users},
     error::{AppError, AppResult},
     google::{GoogleError, TokenSet, UserInfo, encrypt_tokens},
     session::{PendingOAuth, TypedSession},
+    state::AppState,
 };
 
 /// Why a callback did not sign anyone in; sent to the frontend as `?error=<code>`.

@@ -19,11 +19,11 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySe
 use uuid::Uuid;
 
 use crate::{
-    app::{AppState, Google},
     entities::{calendars, events, google_accounts},
     error::{AppError, AppResult},
     events::store::{UpsertOutcome, tombstone_missing, upsert_listing},
     google::{CallCounter, EventsListing, GoogleCall, GoogleError, ListEvents},
+    state::{AppState, GoogleClients},
 };
 
 /// Largest page Google serves: fewer requests per listing.
@@ -143,7 +143,7 @@ fn incremental_listing(sync_token: String) -> ListEvents {
 }
 
 async fn list_events(
-    google: &Google,
+    google: &GoogleClients,
     calendar: &calendars::Model,
     counter: &CallCounter,
     params: ListEvents,

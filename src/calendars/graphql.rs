@@ -11,7 +11,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{list, service};
-use crate::{accounts::parse_id, app::AppState, entities::calendars, error::AppError, session::Viewer};
+use crate::{accounts::parse_id, entities::calendars, error::AppError, session::Viewer, state::AppState};
 
 /// A calendar of one of the user's Google accounts, as Google's calendar list describes it.
 #[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]

@@ -20,10 +20,10 @@ use uuid::Uuid;
 
 use super::{cache, push, service};
 use crate::{
-    app::AppState,
     entities::{calendars, enums::AccountStatus, google_accounts, jobs, push_channels},
     error::{AppError, AppResult},
     jobs::{JobFailure, JobHandlers, NewJob},
+    state::AppState,
 };
 
 pub const REFRESH_EVENTS: &str = "calendar.refresh";
@@ -41,7 +41,7 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 /// listing.
 pub const PUSH_DEBOUNCE: Duration = Duration::from_secs(1);
 
-pub fn register(handlers: &mut JobHandlers) {
+pub fn register(handlers: &mut JobHandlers<AppState>) {
     handlers
         .register_fn(REFRESH_EVENTS, |state, job| async move {
             run_events_refresh(&state, &job).await
@@ -116,9 +116,9 @@ async fn run_events_refresh(state: &AppState, job: &jobs::Model) -> Result<(), J
                 // Push is an optimisation: the sweep still refreshes the calendar.
                 tracing::warn!(%calendar_id, error = ?e, "could not open a push channel");
             }
-            // Changes a notification (or the sweep) brought in start the sync configs of the calendar.
+            // Changes a notification (or the sweep) brought in: whoever reads the calendar reacts.
             if outcome.inserted + outcome.updated + outcome.deleted > 0 {
-                crate::sync::run::enqueue_for_calendar(state, calendar_id).await?;
+                state.calendar_changed(calendar_id).await?;
             }
             Ok(())
         }

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::{
     accounts::service::find_owned,
-    app::AppState,
     entities::{calendars, google_accounts, push_channels},
     error::AppResult,
     google::{CalendarListEntry, CalendarListing, CallCounter, GoogleCall, GoogleError},
+    state::AppState,
 };
 
 /// The user's calendars, of one account (another user's account is NOT_FOUND) or of all their accounts.

@@ -17,11 +17,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    app::AppState,
     config::Settings,
     entities::{calendars, push_channels},
     error::AppResult,
     google::{CallCounter, GoogleCall, GoogleError, WatchRequest},
+    state::AppState,
 };
 
 /// Lifetime asked of Google (Google may shorten it; the answer's expiration is what is stored).

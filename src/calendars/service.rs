@@ -6,9 +6,9 @@ use uuid::Uuid;
 use super::{jobs, list, push};
 use crate::{
     accounts::service::find_owned,
-    app::AppState,
     entities::{calendars, enums::AccountStatus, google_accounts},
     error::AppResult,
+    state::AppState,
 };
 
 /// The user's calendars, of one account or of all of them. Accounts never listed yet (just signed in

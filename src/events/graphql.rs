@@ -16,11 +16,11 @@ use super::{
 };
 use crate::{
     accounts::parse_id,
-    app::AppState,
     calendars::{Calendar, CalendarLoader},
     entities::enums::EventStatus as DbEventStatus,
     error::{AppError, AppResult},
     session::Viewer,
+    state::AppState,
     // One `Date` scalar for the whole schema (two Rust types under one GraphQL name would clash).
     todos::Date,
 };

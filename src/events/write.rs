@@ -18,10 +18,10 @@ use super::{
     validate,
 };
 use crate::{
-    app::AppState,
     entities::{calendars, events},
     error::{AppError, AppResult},
     google::{self, CallCounter, GoogleCall, GoogleError},
+    state::AppState,
 };
 
 /// A new event.

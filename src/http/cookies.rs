@@ -14,9 +14,9 @@ use tower_sessions::{
 
 use super::csrf::CsrfToken;
 use crate::{
-    app::AppState,
     config::Settings,
     session::{DbSessionStore, IDLE_TIMEOUT, TypedSession},
+    state::AppState,
 };
 
 /// `__Host-` binds the cookie to this exact host over https, with path `/` and no domain.

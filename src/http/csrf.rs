@@ -6,7 +6,7 @@
 //! the MAC input, so the encoding is unambiguous whatever the binding contains.
 //!
 //! `secret` is a server-wide key; `session_binding` is an opaque random value
-//! stored in the session (see [`new_session_binding`]), so a token issued for
+//! stored in the session (see `session::new_session_binding`), so a token issued for
 //! one session never verifies for another.
 
 use base64::Engine as _;
@@ -14,7 +14,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -89,24 +88,10 @@ fn mac(secret: &[u8], session_binding: &str, nonce: &[u8; NONCE_LEN]) -> HmacSha
     mac
 }
 
-/// A fresh random session binding (32 random bytes, base64url): store one in
-/// each session and pass it to [`CsrfToken::issue`] / [`CsrfToken::verify`].
-pub fn new_session_binding() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Compares two byte strings without a data-dependent early exit.
-///
-/// Different lengths compare unequal (the length itself is not hidden).
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{crypto::constant_time_eq, session::new_session_binding};
 
     const SECRET: &[u8] = b"server-wide csrf secret, 32+ bytes long!";
     const SESSION: &str = "session-binding-A";

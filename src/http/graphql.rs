@@ -23,17 +23,12 @@ use tower_sessions::Session;
 
 use super::{cookies, csrf::CsrfToken, guards, headers::graphiql_csp};
 use crate::{
-    app::AppState,
     error::AppError,
+    graphql::ClientInfo,
+    schema::ChronosSchema,
     session::{TypedSession, Viewer},
+    state::AppState,
 };
-
-/// Who is calling, as far as HTTP can tell; resolvers use it for rate limits and session listings.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub ip: std::net::IpAddr,
-    pub user_agent: Option<String>,
-}
 
 /// Sends the CSRF cookie's value as `X-CSRF-Token` on GraphiQL's requests, as any SPA on Chronos does.
 const CSRF_FETCH: &str = "(()=>{const f=window.fetch.bind(window);window.fetch=(input,init={})=>{\
@@ -126,6 +121,7 @@ fn refusal(error: AppError) -> Response {
 
 pub async fn graphql_post(
     State(state): State<AppState>,
+    State(schema): State<ChronosSchema>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
@@ -173,9 +169,9 @@ pub async fn graphql_post(
         return refusal(e);
     }
     let mut request = request;
-    request.data = crate::graphql::request_data(&state, viewer);
+    request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
-    let mut response = state.schema.execute(request).await;
+    let mut response = schema.execute(request).await;
     label_uncoded_errors(&mut response.errors);
     axum::Json(response).into_response()
 }
@@ -203,6 +199,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// (cross-site websocket hijacking); the socket closes with 1001 when the server shuts down.
 pub async fn graphql_ws(
     State(state): State<AppState>,
+    State(schema): State<ChronosSchema>,
     session: Session,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
@@ -224,8 +221,8 @@ pub async fn graphql_ws(
                 let (mut sink, stream) = socket.split();
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
-                let data = crate::graphql::request_data(&state, viewer);
-                GraphQLWebSocket::new_with_pair(&mut sink, stream, state.schema.clone(), protocol)
+                let data = crate::schema::request_data(&state, viewer);
+                GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
                     .with_data(data)
                     .serve()
                     .await;

@@ -9,7 +9,7 @@ use axum::{
 };
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// API responses are data, never documents: nothing may load or frame them.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";

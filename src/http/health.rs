@@ -2,7 +2,7 @@
 
 use axum::{extract::State, http::StatusCode};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub async fn healthz() -> &'static str {
     "ok"

@@ -11,8 +11,8 @@ use tower_sessions::Session;
 
 use crate::{
     accounts::signin::{self, CallbackParams},
-    app::AppState,
     session::TypedSession,
+    state::AppState,
 };
 
 /// Always a 302: to `redirectTo` or FRONTEND_URL, with `?error=<code>` when sign-in failed.

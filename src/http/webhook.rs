@@ -14,8 +14,8 @@ use axum::{
 };
 use chrono::Utc;
 
-use super::csrf::constant_time_eq;
-use crate::{app::AppState, calendars};
+use crate::crypto::constant_time_eq;
+use crate::{calendars, state::AppState};
 
 const CHANNEL_ID: &str = "x-goog-channel-id";
 const CHANNEL_TOKEN: &str = "x-goog-channel-token";

@@ -11,10 +11,10 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use super::{
-    JobFailure, JobHandlers, Periodic,
+    JobContext, JobFailure, JobHandlers, Periodic,
     queue::{claim, complete, enqueue_slot, extend_lease, give_up, reschedule},
 };
-use crate::{app::AppState, entities::jobs};
+use crate::entities::jobs;
 
 /// How a worker pool behaves. The defaults suit production; tests shorten everything.
 #[derive(Debug, Clone)]
@@ -52,9 +52,9 @@ pub fn backoff(attempt: i32, base: Duration, max: Duration) -> Duration {
     ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0)
 }
 
-/// A set of workers (and periodic schedulers) sharing one handler registry. They stop on
-/// `state.shutdown` or [`WorkerPool::stop`], each after finishing its current job; `state.tasks` tracks
-/// them so a graceful shutdown waits for them.
+/// A set of workers (and periodic schedulers) sharing one handler registry. They stop on the context's
+/// shutdown signal or [`WorkerPool::stop`], each after finishing its current job; the context's task
+/// tracker tracks them so a graceful shutdown waits for them.
 pub struct WorkerPool {
     stop: CancellationToken,
     tracker: TaskTracker,
@@ -62,12 +62,12 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Starts `config.workers` workers claiming the kinds `handlers` knows, as this instance's lease owner
-    /// (`state.jobs.owner()`), woken by `state.jobs` enqueues; and one scheduler per periodic kind.
-    pub fn start(state: &AppState, handlers: Arc<JobHandlers>, config: WorkerConfig) -> Self {
-        let stop = state.shutdown.child_token();
+    /// (`state.job_queue().owner()`), woken by its enqueues; and one scheduler per periodic kind.
+    pub fn start<S: JobContext>(state: &S, handlers: Arc<JobHandlers<S>>, config: WorkerConfig) -> Self {
+        let stop = state.shutdown().child_token();
         let tracker = TaskTracker::new();
         let kinds: Arc<[String]> = handlers.kinds().into();
-        let wake = state.jobs.wake_signal();
+        let wake = state.job_queue().wake_signal();
         for _ in 0..config.workers.max(1) {
             let worker = Worker {
                 state: state.clone(),
@@ -77,15 +77,15 @@ impl WorkerPool {
                 wake: wake.clone(),
                 stop: stop.clone(),
             };
-            tokio::spawn(state.tasks.track_future(tracker.track_future(worker.run())));
+            tokio::spawn(state.tasks().track_future(tracker.track_future(worker.run())));
         }
         for periodic in handlers.periodic() {
             if handlers.get(&periodic.kind).is_none() {
                 tracing::error!(kind = %periodic.kind, "periodic job kind has no handler; not scheduled");
                 continue;
             }
-            let scheduler = schedule(state.db.clone(), periodic.clone(), wake.clone(), stop.clone());
-            tokio::spawn(state.tasks.track_future(tracker.track_future(scheduler)));
+            let scheduler = schedule(state.db().clone(), periodic.clone(), wake.clone(), stop.clone());
+            tokio::spawn(state.tasks().track_future(tracker.track_future(scheduler)));
         }
         tracker.close();
         Self { stop, tracker }
@@ -98,9 +98,9 @@ impl WorkerPool {
     }
 }
 
-struct Worker {
-    state: AppState,
-    handlers: Arc<JobHandlers>,
+struct Worker<S> {
+    state: S,
+    handlers: Arc<JobHandlers<S>>,
     kinds: Arc<[String]>,
     config: WorkerConfig,
     wake: Arc<Notify>,
@@ -110,9 +110,9 @@ struct Worker {
 /// Stored in `last_error` of a job whose last attempt's worker vanished.
 const ABANDONED: &str = "its worker stopped during the last attempt (the lease expired)";
 
-impl Worker {
+impl<S: JobContext> Worker<S> {
     async fn run(self) {
-        let owner = self.state.jobs.owner().to_owned();
+        let owner = self.state.job_queue().owner().to_owned();
         loop {
             // Listen before looking, so an enqueue between the claim and the wait is not missed.
             let woken = self.wake.notified();
@@ -121,7 +121,7 @@ impl Worker {
             if self.stop.is_cancelled() {
                 return;
             }
-            match claim(&self.state.db, &owner, &self.kinds, self.config.lease).await {
+            match claim(self.state.db(), &owner, &self.kinds, self.config.lease).await {
                 Ok(Some(job)) => {
                     let span =
                         tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
@@ -140,7 +140,7 @@ impl Worker {
     }
 
     async fn execute(&self, job: jobs::Model) {
-        let db = &self.state.db;
+        let db = self.state.db();
         if job.attempts > job.max_attempts {
             report(give_up(db, &job, ABANDONED).await);
             tracing::warn!("job failed: {ABANDONED}");
@@ -172,7 +172,7 @@ impl Worker {
     }
 
     async fn settle_failure(&self, job: &jobs::Model, failure: &JobFailure) -> Result<bool, DbErr> {
-        let db = &self.state.db;
+        let db = self.state.db();
         if !failure.is_retryable() || job.attempts >= job.max_attempts {
             tracing::warn!(error = failure.message(), "job failed");
             return give_up(db, job, failure.message()).await;
@@ -203,7 +203,7 @@ impl Worker {
         loop {
             tokio::time::sleep(lease / 3).await;
             let asked = Instant::now();
-            match extend_lease(&self.state.db, job, lease).await {
+            match extend_lease(self.state.db(), job, lease).await {
                 Ok(true) => held_until = asked + lease,
                 Ok(false) => return,
                 Err(e) => {

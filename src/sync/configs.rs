@@ -28,7 +28,6 @@ use uuid::Uuid;
 
 use super::mirror::DEFAULT_PLACEHOLDER;
 use crate::{
-    app::AppState,
     calendars::list::{find_owned_calendar, owned_by},
     entities::{
         calendars,
@@ -37,6 +36,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     events::validate::writable,
+    state::AppState,
 };
 
 /// `lookaheadDays` when not given, and its bounds.

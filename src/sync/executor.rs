@@ -26,7 +26,6 @@ use uuid::Uuid;
 
 use super::planner::{Effect, LinkChange, Operation, Phase, Plan, PlannedOperation, Side};
 use crate::{
-    app::AppState,
     crypto::SecretString,
     entities::{calendars, event_links, events, sync_runs},
     error::{AppError, AppResult},
@@ -35,6 +34,7 @@ use crate::{
         store,
     },
     google::{self, BatchRequest, BatchResponse, CallCounter, GoogleCall, GoogleError, MAX_BATCH_SIZE},
+    state::AppState,
 };
 
 /// Chunks of one phase in flight per request the Google client lets an account have in flight: while

@@ -19,7 +19,6 @@ use super::{
 };
 use crate::{
     accounts::parse_id,
-    app::AppState,
     calendars::{Calendar, CalendarLoader},
     entities::{
         enums::{
@@ -30,6 +29,7 @@ use crate::{
     },
     error::AppError,
     session::Viewer,
+    state::AppState,
 };
 
 /// Which way a sync config copies events.

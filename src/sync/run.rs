@@ -29,10 +29,8 @@ use super::{
     configs,
     executor::{self, BatchObserver, ExecuteError, Execution, Tally},
     planner::{self, DeleteGuard, Halt, Plan, PlanConfig, PlanInput, Side, SideState},
-    progress::{Phase, Progress, Throttle},
 };
 use crate::{
-    app::AppState,
     entities::{
         calendars,
         enums::{AccountStatus, SyncConfigStatus, SyncRunStatus, SyncTrigger},
@@ -41,6 +39,8 @@ use crate::{
     error::{AppError, AppResult},
     google::CallCounter,
     jobs::{Enqueued, JobFailure, JobHandlers, NewJob},
+    progress::{Phase, Progress, Throttle},
+    state::AppState,
 };
 
 /// The job kind of a run.
@@ -50,7 +50,7 @@ pub const RUN_KIND: &str = "sync.run";
 const RUN_ATTEMPTS: i32 = 3;
 
 /// Registers the run job and the scheduler.
-pub fn register(handlers: &mut JobHandlers) {
+pub fn register(handlers: &mut JobHandlers<AppState>) {
     handlers.register_fn(RUN_KIND, |state, job| async move { run_job(&state, &job).await });
     super::schedule::register(handlers);
 }

@@ -6,12 +6,13 @@ use futures::{Stream, stream};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
-use super::{
-    SyncRun, configs,
+use super::{SyncRun, configs, run};
+use crate::{
+    accounts::parse_id,
     progress::{self, Progress},
-    run,
+    session::Viewer,
+    state::AppState,
 };
-use crate::{accounts::parse_id, app::AppState, session::Viewer};
 
 /// Where a sync run is.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]

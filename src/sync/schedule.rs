@@ -14,13 +14,13 @@ use serde_json::json;
 
 use super::{configs, run};
 use crate::{
-    app::AppState,
     entities::{
         enums::{SyncConfigStatus, SyncTrigger},
         sync_configs,
     },
     error::AppResult,
     jobs::JobHandlers,
+    state::AppState,
 };
 
 /// The job kind of the scheduler.
@@ -29,7 +29,7 @@ pub const SCHEDULE_KIND: &str = "sync.schedule";
 /// How often due configs are looked for: a run starts at most this late.
 pub const SCHEDULE_EVERY: Duration = Duration::from_secs(15);
 
-pub fn register(handlers: &mut JobHandlers) {
+pub fn register(handlers: &mut JobHandlers<AppState>) {
     handlers
         .register_fn(SCHEDULE_KIND, |state, _job| async move {
             enqueue_due(&state, Utc::now()).await?;

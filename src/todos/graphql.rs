@@ -21,10 +21,10 @@ use super::{
     validate,
 };
 use crate::{
-    app::AppState,
     entities::enums::Priority as DbPriority,
     error::{AppError, AppResult},
     session::Viewer,
+    state::AppState,
 };
 
 /// A calendar day without a time or zone, `yyyy-mm-dd`. Shared by todos and events.

@@ -9,10 +9,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     crypto::{Aad, Cipher},
     entities::{todo_lists, users},
     error::{AppError, AppResult},
+    state::SharedState,
 };
 
 /// Every read and write of the todos domain goes through one of these, so nothing escapes the user's
@@ -29,7 +29,7 @@ impl UserTodos {
         Self { db, cipher, user_id }
     }
 
-    pub fn for_user(app: &App, user_id: Uuid) -> Self {
+    pub fn for_user(app: &SharedState, user_id: Uuid) -> Self {
         Self::new(app.db.clone(), app.cipher.clone(), user_id)
     }
 

@@ -5,11 +5,10 @@
 //! Tests that count Google requests exactly either run without workers (`no_workers`) and call the
 //! domain functions themselves, or wait for the job queue to be idle.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
 use chronos::{
-    app::AppState,
     calendars::{self, list::ListChanges, push},
     config::Settings,
     entities::{
@@ -19,6 +18,7 @@ use chronos::{
     },
     events::store::{self, StoredEvent},
     google::{CalendarListEntry, CalendarListing},
+    state::AppState,
 };
 use reqwest::StatusCode;
 use sea_orm::{
@@ -41,18 +41,6 @@ fn no_workers(settings: &mut Settings) {
 }
 
 impl TestApp {
-    /// A second `AppState` on this server's database and settings, to call domain functions directly.
-    /// It runs no workers: jobs it enqueues are run by the server's workers, if it has any.
-    async fn app_state(&self) -> AppState {
-        let db = chronos::db::connect(&self.server.db.url).await.expect("connect");
-        let addr: SocketAddr = self
-            .address
-            .trim_start_matches("http://")
-            .parse()
-            .expect("server address");
-        AppState::new(db, self.settings().clone().with_bound_addr(addr)).expect("state")
-    }
-
     async fn account_id(&self, email: &str) -> String {
         let accounts = self.accounts().await;
         accounts

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chronos::{
-    app::{AppState, Application},
     crypto::{Cipher, KeyRing},
     entities::{
         calendars,
@@ -23,6 +22,7 @@ use chronos::{
         store::{self, UpsertOutcome},
         window::window_select,
     },
+    state::AppState,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Statement,
@@ -60,13 +60,7 @@ impl Fixture {
             .as_str()
             .expect("account id")
             .to_owned();
-        let mut settings = app.settings().clone();
-        settings.bind_addr = "127.0.0.1:0".into();
-        let side = Application::build(settings, false)
-            .await
-            .expect("second instance")
-            .state()
-            .clone();
+        let side = app.app_state().await;
         Self {
             app,
             email: email.to_owned(),

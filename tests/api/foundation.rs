@@ -88,7 +88,7 @@ fn schema_graphql_matches_the_schema_command() {
         .expect("run chronos schema");
     assert!(output.status.success());
     let printed = String::from_utf8(output.stdout).expect("utf-8");
-    assert_eq!(printed, chronos::graphql::sdl());
+    assert_eq!(printed, chronos::schema::sdl());
     assert!(
         checked_in == printed,
         "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"

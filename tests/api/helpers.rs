@@ -106,7 +106,7 @@ pub struct Server {
 }
 
 struct Running {
-    state: chronos::app::AppState,
+    state: chronos::state::AppState,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -224,6 +224,21 @@ impl TestApp {
 
     pub fn settings(&self) -> &Settings {
         &self.server.settings
+    }
+
+    /// Another instance's state on this server's database and settings, to call domain functions
+    /// directly. It serves nothing and runs no workers: jobs it enqueues are run by the server's workers,
+    /// if it has any.
+    pub async fn app_state(&self) -> chronos::state::AppState {
+        let db = chronos::app::connect(self.settings(), false)
+            .await
+            .expect("connect");
+        let addr: std::net::SocketAddr = self
+            .address
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        chronos::app::state(db, self.settings().clone().with_bound_addr(addr)).expect("state")
     }
 
     pub fn emulator(&self) -> &google_emulator::Emulator {

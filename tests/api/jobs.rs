@@ -16,10 +16,10 @@ use std::{
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chronos::{
-    app::{AppState, Application},
     config::Settings,
     entities::{enums::JobStatus, jobs},
     jobs::{self as queue, Enqueued, JobFailure, JobHandlers, NewJob, WorkerConfig, WorkerPool},
+    state::AppState,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -28,15 +28,16 @@ use uuid::Uuid;
 
 use crate::helpers::{TestApp, TestDatabase};
 
-/// `count` instances of Chronos on `db` (migrated by the first), without HTTP servers or workers.
+/// `count` instances of Chronos on `db` (migrated by the first): a state each, with its own lease owner,
+/// and nothing else: no listener, no schema, no job handler but the test's own.
 async fn instances(db: &TestDatabase, count: usize) -> Vec<AppState> {
     let settings = Settings::for_local(&db.url, db.dir()).expect("test settings");
     let mut states = Vec::new();
-    for _ in 0..count {
-        let app = Application::build(settings.clone(), true)
+    for index in 0..count {
+        let connection = chronos::app::connect(&settings, index == 0)
             .await
-            .expect("build app");
-        states.push(app.state().clone());
+            .expect("connect");
+        states.push(AppState::new(connection, settings.clone()).expect("state"));
     }
     states
 }

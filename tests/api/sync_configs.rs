@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use chronos::{
-    app::{AppState, Application},
     entities::{
         enums::{SyncRunStatus, SyncTrigger},
         events, sync_configs, sync_runs,
     },
+    state::AppState,
     sync::mirror::{MIRROR_CONFIG_KEY, MIRROR_ORIGIN_KEY, MIRROR_ORIGIN_SIDE_KEY, Side, mirror_event_id},
 };
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -70,13 +70,7 @@ impl Fixture {
                 .to_owned()
         };
         let (personal_account, work_account) = (account(ALICE), account(ALICE_WORK));
-        let mut settings = app.settings().clone();
-        settings.bind_addr = "127.0.0.1:0".into();
-        let side = Application::build(settings, false)
-            .await
-            .expect("second instance")
-            .state()
-            .clone();
+        let side = app.app_state().await;
         let fixture = Self {
             app,
             side,

@@ -6,11 +6,12 @@ use std::{collections::BTreeSet, time::Duration};
 
 use chrono::{TimeDelta, Utc};
 use chronos::{
-    app::{AppState, Application},
+    app::Application,
     entities::{
         enums::{JobStatus, SyncRunStatus, SyncTrigger},
         jobs, sync_configs, sync_runs,
     },
+    state::AppState,
     sync::{run::RUN_KIND, schedule},
 };
 use futures::{SinkExt, StreamExt};
@@ -351,13 +352,7 @@ async fn two_instances_run_each_due_config_exactly_once() {
 
     // Instance B runs jobs too; A and B race for the due configs, and both execute the runs.
     let (_, b_state, _stop) = second_instance(&world.app, true).await;
-    let mut settings = world.app.settings().clone();
-    settings.bind_addr = "127.0.0.1:0".into();
-    let a_state = Application::build(settings, false)
-        .await
-        .expect("instance")
-        .state()
-        .clone();
+    let a_state = world.app.app_state().await;
     let (a, b) = tokio::join!(
         schedule::enqueue_due(&a_state, due_at),
         schedule::enqueue_due(&b_state, due_at)

@@ -15,11 +15,11 @@ use std::collections::HashSet;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::{
-    app::AppState,
     entities::{calendars, enums::SyncDirection, events, sync_configs},
     error::{AppError, AppResult},
     events::store,
     google::{BatchRequest, CallCounter, Event, GoogleCall, GoogleError, ListEvents, MAX_BATCH_SIZE},
+    state::AppState,
     sync::mirror::{MIRROR_CONFIG_KEY, is_mirror},
 };
 
