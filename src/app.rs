@@ -1,7 +1,7 @@
 //! The composition root: builds the state (with the cross-domain reactions), the schema, the router and
 //! the job handler registry, starts the workers and serves. Nothing imports it but the commands.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{io::Write as _, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use futures::FutureExt;
@@ -44,6 +44,7 @@ pub fn job_handlers() -> JobHandlers<AppState> {
     crate::jobs::register(&mut handlers);
     crate::calendars::jobs::register(&mut handlers);
     crate::sync::run::register(&mut handlers);
+    crate::sync::schedule::register(&mut handlers);
     handlers
 }
 
@@ -69,6 +70,14 @@ pub async fn connect(settings: &Settings, run_migrations: bool) -> anyhow::Resul
 /// current job.
 pub fn start_workers(state: &AppState) -> WorkerPool {
     WorkerPool::start(state, Arc::new(job_handlers()), WorkerConfig::default())
+}
+
+/// The first stdout line, which scripts and tests wait for.
+pub fn announce(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening on http://{addr}")?;
+    stdout.flush()?;
+    Ok(())
 }
 
 /// A bound, migrated, ready-to-run server.

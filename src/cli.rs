@@ -113,16 +113,8 @@ pub fn main() -> ExitCode {
 
 async fn serve(settings: Settings, run_migrations: bool) -> anyhow::Result<()> {
     let app = Application::build(settings, run_migrations).await?;
-    announce(app.local_addr())?;
+    crate::app::announce(app.local_addr())?;
     app.run_until_stopped(shutdown_signal()).await
-}
-
-/// The first stdout line, which scripts and tests wait for.
-pub fn announce(addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "listening on http://{addr}")?;
-    stdout.flush()?;
-    Ok(())
 }
 
 async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {

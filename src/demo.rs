@@ -39,7 +39,7 @@ pub async fn run() -> anyhow::Result<()> {
     }
     let app = Application::build(settings, true).await?;
     let addr = app.local_addr();
-    crate::cli::announce(addr)?;
+    crate::app::announce(addr)?;
     println!(
         "\nChronos demo: GraphiQL at http://{addr}/graphql (Google emulator at {})\n\
          Sign in as a demo account, no password: in GraphiQL run\n\n    \

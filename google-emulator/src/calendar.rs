@@ -4,6 +4,7 @@ pub mod calendar_list;
 pub mod events;
 pub mod list;
 pub mod model;
+pub mod push;
 pub mod recurrence;
 pub mod schema;
 pub mod sync;
@@ -18,7 +19,6 @@ use serde_json::{Map, Value};
 use crate::Emulator;
 use crate::auth::{self, Caller, Need};
 use crate::error::ApiError;
-use crate::push;
 use crate::state::{Role, State};
 use crate::util::Params;
 

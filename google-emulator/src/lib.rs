@@ -9,7 +9,6 @@ mod control;
 mod error;
 mod middleware;
 mod oauth;
-mod push;
 mod server;
 mod state;
 mod util;

@@ -18,7 +18,7 @@ use sea_orm::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{cache, push, service};
+use super::{cache, list, push};
 use crate::{
     entities::{calendars, enums::AccountStatus, google_accounts, jobs, push_channels},
     error::{AppError, AppResult},
@@ -139,7 +139,18 @@ async fn run_list_refresh(state: &AppState, job: &jobs::Model) -> Result<(), Job
     else {
         return Ok(());
     };
-    service::refresh_account_list(state, &account).await?;
+    refresh_account_list(state, &account).await?;
+    Ok(())
+}
+
+/// Refreshes the account's calendar list and starts what follows from it: new calendars get an events
+/// refresh job (which also opens their push channel), removed ones get their channels stopped.
+pub async fn refresh_account_list(state: &AppState, account: &google_accounts::Model) -> AppResult<()> {
+    let changes = list::refresh_account(state, account).await?;
+    push::stop_all(state, account.id, &changes.orphaned_channels).await;
+    for calendar_id in changes.added {
+        enqueue_events_refresh(state, calendar_id).await?;
+    }
     Ok(())
 }
 

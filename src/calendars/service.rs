@@ -3,7 +3,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{jobs, list, push};
+use super::{jobs, list};
 use crate::{
     accounts::service::find_owned,
     entities::{calendars, enums::AccountStatus, google_accounts},
@@ -42,17 +42,6 @@ pub async fn refresh_calendars(
     account_id: Uuid,
 ) -> AppResult<Vec<calendars::Model>> {
     let account = find_owned(&state.db, user_id, account_id).await?;
-    refresh_account_list(state, &account).await?;
+    jobs::refresh_account_list(state, &account).await?;
     list::list_for_user(&state.db, user_id, Some(account_id)).await
-}
-
-/// Refreshes the account's calendar list and starts what follows from it: new calendars get an events
-/// refresh job (which also opens their push channel), removed ones get their channels stopped.
-pub async fn refresh_account_list(state: &AppState, account: &google_accounts::Model) -> AppResult<()> {
-    let changes = list::refresh_account(state, account).await?;
-    push::stop_all(state, account.id, &changes.orphaned_channels).await;
-    for calendar_id in changes.added {
-        jobs::enqueue_events_refresh(state, calendar_id).await?;
-    }
-    Ok(())
 }

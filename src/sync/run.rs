@@ -49,10 +49,9 @@ pub const RUN_KIND: &str = "sync.run";
 /// Attempts of a run's job (a crash mid-run is taken over by another worker).
 const RUN_ATTEMPTS: i32 = 3;
 
-/// Registers the run job and the scheduler.
+/// Registers the run job.
 pub fn register(handlers: &mut JobHandlers<AppState>) {
     handlers.register_fn(RUN_KIND, |state, job| async move { run_job(&state, &job).await });
-    super::schedule::register(handlers);
 }
 
 /// The dedupe and concurrency key of a config's runs.

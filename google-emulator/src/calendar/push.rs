@@ -12,9 +12,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use super::{begin, json_body, json_response, resolve_calendar};
 use crate::Emulator;
 use crate::auth::Need;
-use crate::calendar::{begin, json_body, json_response, resolve_calendar};
 use crate::error::ApiError;
 use crate::state::{Channel, Notice};
 use crate::util;
