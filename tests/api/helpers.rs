@@ -222,6 +222,19 @@ impl TestApp {
             .unwrap_or_default()
     }
 
+    /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
+    pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
+        let state = self
+            .server
+            .running
+            .lock()
+            .await
+            .as_ref()
+            .map(|running| running.state.clone())
+            .expect("server running");
+        wait_for_progress_subscribers(&state, at_least).await;
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.server.settings
     }
@@ -387,4 +400,19 @@ pub fn location(response: &Response) -> String {
 /// The `extensions.code` of the first error of a GraphQL response.
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Waits (up to 10 s) until `at_least` progress subscribers on the instance of `state` would receive a
+/// message published now: a subscription is live once its stream is registered with the bus (and, on
+/// PostgreSQL, the bus listens).
+pub async fn wait_for_progress_subscribers(state: &chronos::state::AppState, at_least: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.progress.live_subscribers() < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} live progress subscribers, expected {at_least}",
+            state.progress.live_subscribers()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
