@@ -23,6 +23,7 @@ use tower_sessions::Session;
 
 use super::{cookies, csrf::CsrfToken, guards, headers::graphiql_csp};
 use crate::{
+    crypto::ExposeSecret,
     error::AppError,
     graphql::ClientInfo,
     schema::ChronosSchema,
@@ -78,7 +79,7 @@ async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !CsrfToken::verify(
-            state.settings.csrf_secret.expose().as_bytes(),
+            state.settings.csrf_secret.expose_secret().as_bytes(),
             &binding,
             presented,
         ) {
