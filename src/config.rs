@@ -1,12 +1,13 @@
 //! One typed, validated configuration, read from the environment and an optional `.env` file.
 //!
 //! Each concern reads and validates its own variables in a submodule (`runtime`, `database`, `http`,
-//! `google`, `security`, `rate_limits`, `sync`); they all record problems into one list, so an operator sees
+//! `google`, `security`, `rate_limits`, `sync`, `graphql`); they all record problems into one list, so an operator sees
 //! every problem at once, one line each naming the variable. Development works with zero configuration:
 //! secrets are generated once into the data directory (`.chronos/` by default) with a warning.
 
 mod database;
 mod google;
+mod graphql;
 mod http;
 mod rate_limits;
 mod runtime;
@@ -26,6 +27,7 @@ use url::Url;
 pub use self::{
     database::DEFAULT_DATABASE_URL,
     google::GoogleSettings,
+    graphql::GraphqlSettings,
     http::{DEFAULT_BIND_ADDR, origin_of},
     rate_limits::RateLimits,
     runtime::{Environment, LogFormat},
@@ -53,6 +55,8 @@ pub struct Settings {
     pub rate_limits: RateLimits,
     pub scheduler_enabled: bool,
     pub mass_delete: MassDeleteLimits,
+    /// Introspection and GraphiQL.
+    pub graphql: GraphqlSettings,
     pub log_format: LogFormat,
     pub data_dir: PathBuf,
     /// Warnings to log once logging is up (configuration is read before it).
@@ -113,6 +117,7 @@ impl Settings {
         let google = google::parse(&mut vars, production);
         let rate_limits = rate_limits::parse(&mut vars);
         let sync = sync::parse(&mut vars);
+        let graphql = graphql::parse(&mut vars, production);
         let security = security::parse(&mut vars, production, &runtime.data_dir);
 
         let problems = vars.into_problems();
@@ -132,6 +137,7 @@ impl Settings {
                     rate_limits,
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,
+                    graphql,
                     log_format: runtime.log_format,
                     data_dir: runtime.data_dir,
                     warnings: security.warning.into_iter().collect(),
@@ -218,6 +224,8 @@ mod tests {
         let v = vars(&[("CHRONOS_DATA_DIR", dir.path().to_str().expect("utf-8 path"))]);
         let first = Settings::from_vars(&v).expect("defaults are valid");
         assert_eq!(first.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(first.graphql, GraphqlSettings::defaults(false));
+        assert!(first.graphql.introspection && first.graphql.graphiql);
         assert_eq!(first.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(first.frontend_origins, vec!["http://127.0.0.1:8080".to_string()]);
         assert!(
@@ -277,6 +285,14 @@ mod tests {
         ]);
         let s = Settings::from_vars(&v).expect("valid production settings");
         assert!(s.is_production());
+        assert_eq!(
+            s.graphql,
+            GraphqlSettings {
+                introspection: false,
+                graphiql: false
+            },
+            "production does not publish the schema unless asked"
+        );
         assert_eq!(
             s.oauth_redirect_url(),
             "https://api.example.com/auth/google/callback"
