@@ -289,7 +289,7 @@ async fn seed(state: &AppState, emulator: &GoogleHost) -> anyhow::Result<Uuid> {
     for email in [SOURCE, DESTINATION] {
         let account_id = Uuid::now_v7();
         let tokens = TokenSet {
-            access_token: chronos::crypto::SecretString::new(emulator.token(email).await?),
+            access_token: chronos::crypto::SecretString::from(emulator.token(email).await?),
             refresh_token: None,
             expires_at: now + TimeDelta::minutes(55),
             granted_scopes: vec![chronos::google::CALENDAR_SCOPE.to_owned()],

@@ -5,7 +5,7 @@
 //! operation per request.
 
 use async_graphql::{
-    ServerError, Value,
+    Executor, ServerError, Value,
     http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -23,8 +23,9 @@ use tower_sessions::Session;
 
 use super::{cookies, csrf::CsrfToken, guards, headers::graphiql_csp};
 use crate::{
+    crypto::ExposeSecret,
     error::AppError,
-    graphql::ClientInfo,
+    graphql::{ClientInfo, introspection::Introspection},
     schema::ChronosSchema,
     session::{TypedSession, Viewer},
     state::AppState,
@@ -78,7 +79,7 @@ async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !CsrfToken::verify(
-            state.settings.csrf_secret.expose().as_bytes(),
+            state.settings.csrf_secret.expose_secret().as_bytes(),
             &binding,
             presented,
         ) {
@@ -171,7 +172,8 @@ pub async fn graphql_post(
     let mut request = request;
     request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
-    let mut response = schema.execute(request).await;
+    let executor = Introspection::new(schema, state.settings.graphql.introspection);
+    let mut response = executor.execute(request).await;
     label_uncoded_errors(&mut response.errors);
     axum::Json(response).into_response()
 }
@@ -236,7 +238,8 @@ pub async fn graphql_ws(
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
                 let data = crate::schema::request_data(&state, viewer);
-                GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
+                let executor = Introspection::new(schema, state.settings.graphql.introspection);
+                GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
                     .serve()
                     .await;

@@ -11,6 +11,7 @@ use std::{
 use chronos::{
     app::Application,
     config::{GoogleSettings, Settings},
+    crypto::ExposeSecret,
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use reqwest::{Client, Response, StatusCode, cookie::CookieStore, cookie::Jar, header};
@@ -180,6 +181,47 @@ impl TestApp {
         });
         let address = server.start().await;
         Self::browser(address, server)
+    }
+
+    /// Spawns as a production deployment would run: every setting read by `Settings::from_vars` with
+    /// `ENVIRONMENT=production` (so the production defaults apply), on the test database, secrets and
+    /// emulator, behind `PUBLIC_URL=https://chronos.test`, with rate limits off; `vars` add to or override
+    /// those variables.
+    pub async fn spawn_production(vars: &[(&str, &str)]) -> Self {
+        let extra: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn_with(move |settings| {
+            let google = &settings.google;
+            let mut map: std::collections::HashMap<String, String> = [
+                ("ENVIRONMENT", "production".to_string()),
+                ("DATABASE_URL", settings.database_url.clone()),
+                ("BIND_ADDR", "127.0.0.1:0".to_string()),
+                ("PUBLIC_URL", "https://chronos.test".to_string()),
+                ("COOKIE_SECURE", "true".to_string()),
+                ("ENCRYPTION_KEYS", settings.encryption_keys.to_env_string()),
+                ("CSRF_SECRET", settings.csrf_secret.expose_secret().to_string()),
+                ("GOOGLE_CLIENT_ID", google.client_id.clone().unwrap_or_default()),
+                (
+                    "GOOGLE_CLIENT_SECRET",
+                    google
+                        .client_secret
+                        .as_ref()
+                        .map(|s| s.expose_secret().to_string())
+                        .unwrap_or_default(),
+                ),
+                ("GOOGLE_ACCOUNTS_URL", google.accounts_url.to_string()),
+                ("GOOGLE_OAUTH_URL", google.oauth_url.to_string()),
+                ("GOOGLE_API_URL", google.api_url.to_string()),
+                ("RATE_LIMIT_SIGNIN_PER_MIN", "0".to_string()),
+                ("RATE_LIMIT_API_PER_MIN", "0".to_string()),
+                ("CHRONOS_DATA_DIR", settings.data_dir.display().to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            map.extend(extra);
+            *settings = Settings::from_vars(&map).expect("production settings");
+        })
+        .await
     }
 
     fn browser(address: String, server: Arc<Server>) -> Self {

@@ -7,6 +7,7 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{TimeDelta, Utc};
 use chronos::{
     app::Application,
+    crypto::ExposeSecret,
     entities::{
         enums::{JobStatus, SyncRunStatus, SyncTrigger},
         jobs, sync_configs, sync_runs,
@@ -468,11 +469,11 @@ async fn spawn_binary(app: &TestApp) -> Child {
                 .google
                 .client_secret
                 .as_ref()
-                .map(|s| s.expose().clone())
+                .map(|s| s.expose_secret().to_owned())
                 .unwrap_or_default(),
         )
         .env("ENCRYPTION_KEYS", settings.encryption_keys.to_env_string())
-        .env("CSRF_SECRET", settings.csrf_secret.expose())
+        .env("CSRF_SECRET", settings.csrf_secret.expose_secret())
         .env("SCHEDULER_ENABLED", "true")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
