@@ -7,6 +7,7 @@ mod guards;
 mod headers;
 mod health;
 mod oauth_callback;
+pub mod playground;
 mod request_id;
 mod webhook;
 
@@ -47,7 +48,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState, schema: ChronosSchema) -> Router {
     // Only the routes that use the session load it.
     let with_session = Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .route("/graphql", get(playground::page).post(graphql::graphql_post))
         .route("/graphql/ws", get(graphql::graphql_ws))
         .route("/auth/google/callback", get(oauth_callback::google_callback))
         .layer(middleware::from_fn_with_state(
@@ -57,6 +58,7 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
         .layer(cookies::session_layer(&state));
     Router::new()
         .merge(with_session)
+        .route("/graphql/assets/{hash}/{file}", get(playground::asset))
         .route("/", get(|| async { axum::response::Redirect::to("/graphql") }))
         .route("/webhooks/google", post(webhook::google_push))
         .route("/healthz", get(health::healthz))
