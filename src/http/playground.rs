@@ -71,13 +71,15 @@ pub static ASSETS_HASH: LazyLock<String> = LazyLock::new(|| {
         digest.update((asset.bytes.len() as u64).to_le_bytes());
         digest.update(asset.bytes);
     }
-    digest.finalize()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    digest.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 });
 
 /// The page, with its asset links pointing at the current hash.
-static PAGE: LazyLock<String> = LazyLock::new(|| {
-    PAGE_TEMPLATE.replace("{{ASSETS}}", &format!("{ASSETS_PREFIX}/{}", *ASSETS_HASH))
-});
+static PAGE: LazyLock<String> =
+    LazyLock::new(|| PAGE_TEMPLATE.replace("{{ASSETS}}", &format!("{ASSETS_PREFIX}/{}", *ASSETS_HASH)));
 
 /// `GET /graphql`. Never executes an operation, whatever its query string says.
 pub async fn page() -> Response {
@@ -104,10 +106,7 @@ pub async fn asset(Path((hash, file)): Path<(String, String)>) -> Response {
     };
     let mut response = asset.bytes.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(asset.content_type),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     response
 }
@@ -142,11 +141,7 @@ mod tests {
                     .nth(1)
                     .and_then(|t| t.strip_prefix("./"))
                     .unwrap_or_default();
-                assert!(
-                    ASSETS.iter().any(|a| a.name == target),
-                    "{}: {line}",
-                    asset.name
-                );
+                assert!(ASSETS.iter().any(|a| a.name == target), "{}: {line}", asset.name);
             }
         }
     }

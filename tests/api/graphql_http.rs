@@ -67,7 +67,10 @@ async fn get_with_a_query_serves_the_playground_and_executes_nothing() {
         .to_string();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let text = response.text().await.expect("body");
-    assert!(text.contains("Chronos playground"), "the playground page expected");
+    assert!(
+        text.contains("Chronos playground"),
+        "the playground page expected"
+    );
     assert!(!text.contains(EXECUTED), "the query must not run");
 }
 
@@ -205,7 +208,10 @@ async fn the_playground_assets_are_hashed_immutable_and_compressed() {
             response.headers()[header::CACHE_CONTROL],
             "public, max-age=31536000, immutable"
         );
-        let content_type = response.headers()[header::CONTENT_TYPE].to_str().expect("ascii").to_owned();
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
         if link.ends_with(".js") || link.ends_with(".css") {
             assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip", "{link}");
         }
@@ -216,7 +222,13 @@ async fn the_playground_assets_are_hashed_immutable_and_compressed() {
     }
     assert_eq!(fetched, links.len());
     // Modules import their siblings under the same hash.
-    for module in ["transport.js", "schema.js", "editor.js", "history.js", "banner.js"] {
+    for module in [
+        "transport.js",
+        "schema.js",
+        "editor.js",
+        "history.js",
+        "banner.js",
+    ] {
         let response = app.get(&format!("/graphql/assets/{hash}/{module}")).await;
         assert_eq!(response.status(), StatusCode::OK, "{module}");
     }

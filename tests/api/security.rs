@@ -124,7 +124,15 @@ async fn security_headers_and_the_playground_csp_allows_only_its_own_files() {
     ] {
         assert!(csp.contains(directive), "{directive} in {csp}");
     }
-    for loose in ["unsafe-inline", "unsafe-eval", "nonce-", "https:", "unpkg", "data:", "blob:"] {
+    for loose in [
+        "unsafe-inline",
+        "unsafe-eval",
+        "nonce-",
+        "https:",
+        "unpkg",
+        "data:",
+        "blob:",
+    ] {
         assert!(!csp.contains(loose), "{loose} in {csp}");
     }
     let html = page.text().await.expect("html");

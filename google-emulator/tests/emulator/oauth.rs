@@ -539,7 +539,10 @@ async fn without_login_hint_the_chooser_lists_accounts_and_picking_one_signs_in_
     let links = chooser_links(&html);
     let emails: Vec<&str> = links.iter().map(|(e, _)| e.as_str()).collect();
     assert_eq!(emails, ["alice@example.com", "bob@example.com"], "{html}");
-    assert!(html.contains("name=\"login_hint\""), "a field for another address");
+    assert!(
+        html.contains("name=\"login_hint\""),
+        "a field for another address"
+    );
     assert!(
         t.emu().issue_access_token("alice@example.com").is_ok(),
         "a known account has a token"
