@@ -93,7 +93,7 @@ fn with_query(base: &url::Url, pairs: &[(&str, &str)]) -> String {
     u.to_string()
 }
 
-async fn authorize(State(emu): State<Emulator>, RawQuery(q): RawQuery) -> Response {
+async fn authorize(State(emu): State<Emulator>, uri: axum::http::Uri, RawQuery(q): RawQuery) -> Response {
     let p = Params::parse(q.as_deref());
     let cfg = emu.config();
     let Some(client_id) = p.get_nonempty("client_id") else {
@@ -179,7 +179,7 @@ async fn authorize(State(emu): State<Emulator>, RawQuery(q): RawQuery) -> Respon
         .or(cfg.default_account_email.as_deref())
         .map(str::to_ascii_lowercase)
     else {
-        return chooser(&emu, &p);
+        return chooser(&emu, uri.path(), &p);
     };
     let mut scopes: Vec<String> = Vec::new();
     for s in scope.split_whitespace().map(expand_scope) {
@@ -240,7 +240,7 @@ async fn authorize(State(emu): State<Emulator>, RawQuery(q): RawQuery) -> Respon
 /// Google's account chooser, for an authorization request without `login_hint`: one link per account,
 /// each the same authorization URL with `login_hint` set to it, and a form for another address (which
 /// the emulator creates on consent). No script, so it works with any client that follows links.
-fn chooser(emu: &Emulator, p: &Params) -> Response {
+fn chooser(emu: &Emulator, path: &str, p: &Params) -> Response {
     let others: Vec<&(String, String)> = p.0.iter().filter(|(k, _)| k != "login_hint").collect();
     let href = |email: &str| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -248,7 +248,7 @@ fn chooser(emu: &Emulator, p: &Params) -> Response {
             query.append_pair(k, v);
         }
         query.append_pair("login_hint", email);
-        format!("?{}", query.finish())
+        format!("{path}?{}", query.finish())
     };
     let accounts: Vec<(String, String)> = emu
         .lock()
@@ -286,10 +286,11 @@ fn chooser(emu: &Emulator, p: &Params) -> Response {
          <meta name=\"viewport\" content=\"width=device-width\"></head><body>\
          <h1>Choose an account</h1><p>to continue to the application (Google emulator: no password)</p>\
          <ul id=\"accounts\">{items}</ul>\
-         <form id=\"other\" method=\"get\">{hidden}\
+         <form id=\"other\" method=\"get\" action=\"{action}\">{hidden}\
          <label>Use another account <input type=\"email\" name=\"login_hint\" required \
          placeholder=\"someone@example.com\"></label> <button type=\"submit\">Next</button></form>\
-         </body></html>"
+         </body></html>",
+        action = escape_html(path),
     );
     let mut resp = (StatusCode::OK, html).into_response();
     let headers = resp.headers_mut();

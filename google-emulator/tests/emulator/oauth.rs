@@ -554,6 +554,7 @@ async fn without_login_hint_the_chooser_lists_accounts_and_picking_one_signs_in_
 
     // Picking bob follows his link: the same authorization request with his login_hint.
     let (_, bob_href) = links.iter().find(|(e, _)| e == "bob@example.com").unwrap();
+    assert!(bob_href.starts_with("/o/oauth2/v2/auth?"), "{bob_href}");
     let pick = page_url.join(bob_href).unwrap();
     let picked: Vec<(String, String)> = pick.query_pairs().into_owned().collect();
     assert_eq!(param(&picked, "login_hint"), Some("bob@example.com"));
