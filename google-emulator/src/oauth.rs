@@ -283,7 +283,7 @@ fn chooser(emu: &Emulator, path: &str, p: &Params) -> Response {
     let html = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <title>Choose an account - Google emulator</title>\
-         <meta name=\"viewport\" content=\"width=device-width\"></head><body>\
+         <meta name=\"viewport\" content=\"width=device-width\"><link rel=\"icon\" href=\"data:,\"><style>{CHOOSER_STYLE}</style></head><body>\
          <h1>Choose an account</h1><p>to continue to the application (Google emulator: no password)</p>\
          <ul id=\"accounts\">{items}</ul>\
          <form id=\"other\" method=\"get\" action=\"{action}\">{hidden}\
@@ -301,6 +301,12 @@ fn chooser(emu: &Emulator, path: &str, p: &Params) -> Response {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
+
+const CHOOSER_STYLE: &str = "body{font:15px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#202124}\
+h1{font-weight:400;font-size:1.6rem;margin-bottom:.2rem}ul{list-style:none;padding:0;border-top:1px solid #dadce0}\
+li{border-bottom:1px solid #dadce0}a.account{display:block;padding:.8rem .4rem;text-decoration:none;color:inherit}\
+a.account:hover{background:#f1f3f4}.name{display:block;font-weight:500}.email{color:#5f6368;font-size:.9rem}\
+form{margin-top:1.2rem}input{padding:.4rem;width:14rem}";
 
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -99,6 +99,8 @@ export function completionContext(schema, text, cursor) {
     } else if (t === "}") {
       stack.pop();
       lastField = null;
+      // The operation ended: an anonymous `{` after it is a query again.
+      if (stack.length === 0) operation = "query";
     } else if (stack.length === 0 && (t === "query" || t === "mutation" || t === "subscription")) {
       operation = t;
     } else if (t === "on" && (list[i - 1] === "..." || list[i - 2] === "fragment")) {
