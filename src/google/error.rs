@@ -12,7 +12,7 @@ const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GoogleError {
-    /// 401: the access token was refused. Refresh once (see `AccessTokens::with_token`), then give up.
+    /// 401: the access token was refused. Refresh once (see `GoogleAccount`), then give up.
     #[error("Google refused the access token")]
     Unauthorized,
     /// The OAuth grant is gone (`invalid_grant`): revoked, expired, or a bad/reused authorization code.
