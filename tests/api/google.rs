@@ -12,8 +12,8 @@ use chronos::{
     entities::{enums::AccountStatus, google_accounts, users},
     google::{
         AccessTokens, BatchRequest, CalendarClient, CalendarClientOptions, CallCounter, DeleteOutcome, Event,
-        EventChange, EventDateTime, GoogleCall, GoogleError, ListEvents, OAuthClient, RetryPolicy, TokenSet,
-        encrypt_tokens,
+        EventChange, EventDateTime, GoogleAccount, GoogleCall, GoogleError, ListEvents, OAuthClient,
+        RetryPolicy, TokenSet, encrypt_tokens,
     },
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
@@ -761,16 +761,8 @@ async fn concurrent_callers_on_an_expired_token_share_one_refresh() {
             let access = access.clone();
             let client = client.clone();
             tokio::spawn(async move {
-                let counter = CallCounter::new();
-                access
-                    .with_token(account_id, |token| {
-                        let client = client.clone();
-                        let counter = counter.clone();
-                        async move {
-                            let call = GoogleCall::new(account_id, &token, &counter);
-                            client.calendar_list(&call, None).await
-                        }
-                    })
+                GoogleAccount::new(&client, &access, account_id)
+                    .list_calendars(None)
                     .await
             })
         })
@@ -784,6 +776,21 @@ async fn concurrent_callers_on_an_expired_token_share_one_refresh() {
         1,
         "one forced refresh for all callers"
     );
+
+    // A batch refused with 401 goes again once, with a refreshed token.
+    g.control(reqwest::Method::POST, "/emulator/expire-access-tokens", json!({}))
+        .await;
+    let before = g.route_count(ROUTE_TOKEN).await;
+    let account = GoogleAccount::new(&client, &access, account_id);
+    let writes: Vec<BatchRequest> = (0..3)
+        .map(|n| {
+            BatchRequest::insert_event("gina@example.com", &timed(&event_id("refused", n), "r", n as u32))
+        })
+        .collect();
+    let answers = account.batch(&writes).await.expect("a usable token");
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(g.route_count(ROUTE_TOKEN).await - before, 1, "one refresh");
+    assert_eq!(account.calls(), 2, "the refused batch and the one sent again");
 }
 
 #[tokio::test]
@@ -802,16 +809,8 @@ async fn a_revoked_grant_marks_the_account_and_reconnecting_restores_it() {
         json!({}),
     )
     .await;
-    let counter = CallCounter::new();
-    let result = access
-        .with_token(account_id, |token| {
-            let (client, counter) = (client.clone(), counter.clone());
-            async move {
-                client
-                    .calendar_list(&GoogleCall::new(account_id, &token, &counter), None)
-                    .await
-            }
-        })
+    let result = GoogleAccount::new(&client, &access, account_id)
+        .list_calendars(None)
         .await;
     assert_eq!(
         result.err(),
