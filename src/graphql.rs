@@ -3,6 +3,7 @@
 
 pub mod introspection;
 pub mod scalars;
+pub mod text_inputs;
 
 use async_graphql::{
     Context, ID, MaybeUndefined,

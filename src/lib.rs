@@ -24,4 +24,5 @@ pub mod session;
 pub mod state;
 pub mod sync;
 pub mod telemetry;
+pub mod text;
 pub mod todos;

@@ -15,6 +15,7 @@ use crate::{
     error::AppResult,
     google::{CalendarListEntry, CalendarListing, GoogleError},
     state::AppState,
+    text,
 };
 
 /// The user's calendars, of one account (another user's account is NOT_FOUND) or of all their accounts.
@@ -126,6 +127,11 @@ pub async fn apply_listing(
     let mut gone: HashSet<&str> = HashSet::new();
     let mut listed: HashSet<&str> = HashSet::new();
     for entry in &listing.items {
+        if entry.id.chars().any(text::is_forbidden) {
+            // Not an id Google hands out; nothing could be asked about it later.
+            tracing::warn!(%account_id, "a calendar list entry with an unusable id was skipped");
+            continue;
+        }
         if entry.deleted {
             gone.insert(&entry.id);
             continue;
@@ -184,14 +190,18 @@ async fn upsert_entry<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         account_id: Set(account_id),
         google_calendar_id: Set(entry.id.clone()),
-        summary: Set(entry.display_name().to_owned()),
-        description: Set(entry.description.clone()),
-        time_zone: Set(entry.time_zone.clone()),
-        access_role: Set(entry.access_role.clone().unwrap_or_else(|| "reader".into())),
+        // Google's strings are cleaned: what it sends must never make a refresh fail.
+        summary: Set(text::cleaned(entry.display_name())),
+        description: Set(entry.description.as_deref().map(text::cleaned)),
+        time_zone: Set(entry.time_zone.as_deref().map(text::cleaned)),
+        access_role: Set(entry
+            .access_role
+            .as_deref()
+            .map_or_else(|| "reader".into(), text::cleaned)),
         is_primary: Set(entry.primary),
-        background_color: Set(entry.background_color.clone()),
-        foreground_color: Set(entry.foreground_color.clone()),
-        color_id: Set(entry.color_id.clone()),
+        background_color: Set(entry.background_color.as_deref().map(text::cleaned)),
+        foreground_color: Set(entry.foreground_color.as_deref().map(text::cleaned)),
+        color_id: Set(entry.color_id.as_deref().map(text::cleaned)),
         events_sync_token: Set(None),
         last_full_sync_at: Set(None),
         last_synced_at: Set(None),

@@ -21,7 +21,7 @@ use super::{cookies, csrf::CsrfToken, guards};
 use crate::{
     crypto::ExposeSecret,
     error::AppError,
-    graphql::{ClientInfo, introspection::Introspection},
+    graphql::{ClientInfo, introspection::Introspection, text_inputs::TextInputs},
     schema::ChronosSchema,
     session::{TypedSession, Viewer},
     state::AppState,
@@ -139,10 +139,16 @@ pub async fn graphql_post(
     let mut request = request;
     request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
-    let executor = Introspection::new(schema, state.settings.graphql.introspection);
+    let executor = guarded(schema, &state);
     let mut response = executor.execute(request).await;
     label_uncoded_errors(&mut response.errors);
     axum::Json(response).into_response()
+}
+
+/// The schema behind the checks every transport applies before anything executes: plain-text inputs, and
+/// introspection only where published.
+fn guarded(schema: ChronosSchema, state: &AppState) -> TextInputs<Introspection<ChronosSchema>> {
+    TextInputs::new(Introspection::new(schema, state.settings.graphql.introspection))
 }
 
 /// Errors with no code of their own: raised before any resolver ran (syntax, validation, depth and
@@ -205,7 +211,7 @@ pub async fn graphql_ws(
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
                 let data = crate::schema::request_data(&state, viewer);
-                let executor = Introspection::new(schema, state.settings.graphql.introspection);
+                let executor = guarded(schema, &state);
                 GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
                     .serve()

@@ -10,6 +10,7 @@ mod foundation;
 mod google;
 mod graphql_http;
 mod helpers;
+mod input_hygiene;
 mod jobs;
 mod n_plus_one;
 mod security;
