@@ -89,6 +89,13 @@ async fn defaults_are_googles_published_numbers() {
     );
     let stats = t.stats().await;
     assert_eq!(stats["quotaRefusals"], json!({"total": 0, "byReason": {}}));
+
+    // On by default: the 601st request of a minute is refused.
+    let tok = t.token("alice@example.com").await;
+    let (status, parts) = batch(&t, &tok, 601).await;
+    assert_eq!(status, 200);
+    assert!(parts[..600].iter().all(|(code, _)| *code == 200));
+    assert_eq!(parts[600], (403, user_refusal()));
 }
 
 #[tokio::test]
