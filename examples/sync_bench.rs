@@ -381,7 +381,15 @@ impl GoogleHost {
             .filter(|path| path.is_file());
         if let Some(binary) = binary {
             let mut child = tokio::process::Command::new(binary)
-                .args(["--addr", "127.0.0.1:0"])
+                // Quotas off: this benchmark measures Chronos, not Google's request budget.
+                .args([
+                    "--addr",
+                    "127.0.0.1:0",
+                    "--quota-per-user",
+                    "0",
+                    "--quota-per-project",
+                    "0",
+                ])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .kill_on_drop(true)
@@ -402,7 +410,7 @@ impl GoogleHost {
                 in_process: None,
             });
         }
-        let running = Emulator::spawn(EmulatorConfig::default()).await?;
+        let running = Emulator::spawn(EmulatorConfig::without_quotas()).await?;
         Ok(Self {
             base_url: running.base_url(),
             http,

@@ -67,6 +67,12 @@ pub struct EmulatorConfig {
     pub request_log_limit: usize,
     /// When set, `updatedMin` older than this many days answers 410 updatedMinTooLongAgo.
     pub updated_min_max_age_days: Option<u64>,
+    /// Calendar API requests one user may make in any 60 s (batch parts counted); 0 = no limit.
+    pub quota_per_user_per_minute: u64,
+    /// Calendar API requests the whole project may make in any 60 s; 0 = no limit.
+    pub quota_per_project_per_minute: u64,
+    /// Status of a per-project refusal: 403 (the default) or 429, Google answers with both.
+    pub quota_project_status: u16,
 }
 
 impl Default for EmulatorConfig {
@@ -92,6 +98,21 @@ impl Default for EmulatorConfig {
             push_retry_base_ms: 100,
             request_log_limit: 10_000,
             updated_min_max_age_days: None,
+            quota_per_user_per_minute: 600,
+            quota_per_project_per_minute: 10_000,
+            quota_project_status: 403,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// Google's documented behaviour without request quotas: for test suites and benchmarks
+    /// that measure something other than pacing.
+    pub fn without_quotas() -> Self {
+        Self {
+            quota_per_user_per_minute: 0,
+            quota_per_project_per_minute: 0,
+            ..Self::default()
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn routes() -> Router<Emulator> {
         .route("/emulator/latency", put(set_latency))
         .route("/emulator/requests", get(requests).delete(clear_requests))
         .route("/emulator/stats", get(stats).delete(clear_stats))
+        .route("/emulator/quotas", put(set_quotas).get(get_quotas))
 }
 
 fn ok(v: &Value) -> Response {
@@ -326,5 +327,40 @@ async fn stats(State(emu): State<Emulator>) -> Response {
 
 async fn clear_stats(State(emu): State<Emulator>) -> Response {
     emu.lock().stats = Default::default();
+    emu.quotas().clear_refusals();
     ok(&json!({}))
+}
+
+/// A non-negative whole number field, or the current value when absent.
+fn limit_field(body: &serde_json::Map<String, Value>, name: &str, current: u64) -> Result<u64, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(current),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| ApiError::invalid(&format!("Invalid {name}.")).at("body", name)),
+    }
+}
+
+/// `{perUserPerMinute?, perProjectPerMinute?, projectStatus?}`: fields left out keep their value;
+/// 0 switches a limit off. Answers the quotas now in force.
+async fn set_quotas(State(emu): State<Emulator>, body: Bytes) -> Result<Response, ApiError> {
+    let body = json_body(&body)?;
+    let mut q = emu.quotas();
+    let mut limits = q.limits;
+    limits.per_user_per_minute = limit_field(&body, "perUserPerMinute", limits.per_user_per_minute)?;
+    limits.per_project_per_minute = limit_field(&body, "perProjectPerMinute", limits.per_project_per_minute)?;
+    let status = limit_field(&body, "projectStatus", u64::from(limits.project_status))?;
+    limits.project_status = match status {
+        403 => 403,
+        429 => 429,
+        _ => {
+            return Err(ApiError::invalid("projectStatus must be 403 or 429.").at("body", "projectStatus"));
+        }
+    };
+    q.set_limits(limits);
+    Ok(ok(&limits.json()))
+}
+
+async fn get_quotas(State(emu): State<Emulator>) -> Response {
+    ok(&emu.quota_limits())
 }

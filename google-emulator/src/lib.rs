@@ -9,6 +9,7 @@ mod control;
 mod error;
 mod middleware;
 mod oauth;
+mod quota;
 mod server;
 mod state;
 mod util;
@@ -24,11 +25,14 @@ use tokio::net::TcpListener;
 pub use config::{EmulatorConfig, ExtPropMatch};
 pub use error::EmulatorError;
 
+use crate::quota::{QuotaClock, QuotaLimits, Quotas, Refusal};
 use crate::state::{Role, State};
 
 struct Inner {
     config: EmulatorConfig,
     state: Mutex<State>,
+    quotas: Mutex<Quotas>,
+    clock: QuotaClock,
     http: reqwest::Client,
 }
 
@@ -53,6 +57,8 @@ impl Emulator {
             .unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
+                quotas: Mutex::new(Quotas::new(QuotaLimits::from_config(&config))),
+                clock: QuotaClock::default(),
                 config,
                 state: Mutex::new(State::new()),
                 http,
@@ -73,6 +79,31 @@ impl Emulator {
             .state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn quotas(&self) -> MutexGuard<'_, Quotas> {
+        self.inner
+            .quotas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts one Calendar API request of `user` against the quotas, or says which one refuses it.
+    pub(crate) fn admit(&self, user: &str) -> Result<(), Refusal> {
+        let now = self.inner.clock.now_ms();
+        self.quotas().admit(user, now)
+    }
+
+    /// Moves the quota clock forward: tests walk through the sliding windows without sleeping.
+    pub fn advance_quota_clock(&self, by: std::time::Duration) {
+        self.inner
+            .clock
+            .advance(u64::try_from(by.as_millis()).unwrap_or(u64::MAX));
+    }
+
+    /// The quotas in force: `{perUserPerMinute, perProjectPerMinute, projectStatus}`.
+    pub fn quota_limits(&self) -> Value {
+        self.quotas().limits.json()
     }
 
     /// Every route: OAuth, Calendar API, batch and the `/emulator/` control API.
@@ -198,19 +229,26 @@ impl Emulator {
 
     /// Forgets everything: accounts, calendars, tokens, channels, faults, log and stats.
     pub fn reset(&self) {
-        let mut st = self.lock();
-        st.stop_all_channels();
-        *st = State::new();
+        {
+            let mut st = self.lock();
+            st.stop_all_channels();
+            *st = State::new();
+        }
+        // Back to the start-up quotas, with empty windows.
+        *self.quotas() = Quotas::new(QuotaLimits::from_config(self.config()));
     }
 
-    /// Request counts: `{totalRequests, batchRequests, batchParts, byRoute: {"GET /calendar/v3/...": n}}`.
+    /// Request counts: `{totalRequests, batchRequests, batchParts, byRoute: {"GET /calendar/v3/...": n},
+    /// quotaRefusals: {total, byReason: {"userRateLimitExceeded": n, "rateLimitExceeded": n}}}`.
     pub fn stats(&self) -> Value {
+        let refusals = self.quotas().refusals_json();
         let st = self.lock();
         json!({
             "totalRequests": st.stats.total,
             "batchRequests": st.stats.batch_requests,
             "batchParts": st.stats.batch_parts,
             "byRoute": st.stats.by_route,
+            "quotaRefusals": refusals,
         })
     }
 

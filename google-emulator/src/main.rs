@@ -61,6 +61,22 @@ struct Args {
     /// Largest number of instances expanded per recurring event in one list.
     #[arg(long, default_value_t = 2500)]
     max_expanded_instances: usize,
+    /// Calendar API requests per user per minute, sliding window, batch parts counted (0 = off).
+    #[arg(long, default_value_t = 600)]
+    quota_per_user: u64,
+    /// Calendar API requests per project per minute, sliding window, batch parts counted (0 = off).
+    #[arg(long, default_value_t = 10_000)]
+    quota_per_project: u64,
+    /// Status of a per-project refusal: 403 or 429.
+    #[arg(long, default_value_t = 403, value_parser = parse_project_status)]
+    quota_project_status: u16,
+}
+
+fn parse_project_status(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(v @ (403 | 429)) => Ok(v),
+        _ => Err(format!("expected 403 or 429, got {s}")),
+    }
 }
 
 impl Args {
@@ -82,6 +98,9 @@ impl Args {
             refresh_token_only_on_first_consent: self.refresh_token_first_consent_only,
             sync_token_rejects_show_deleted_false: self.sync_token_rejects_show_deleted_false,
             max_expanded_instances: self.max_expanded_instances,
+            quota_per_user_per_minute: self.quota_per_user,
+            quota_per_project_per_minute: self.quota_per_project,
+            quota_project_status: self.quota_project_status,
             ..EmulatorConfig::default()
         }
     }

@@ -11,9 +11,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
 use crate::Emulator;
+use crate::auth;
 use crate::error::{ApiError, OAuthError};
 use crate::state::{FaultSpec, LogEntry, State as World};
-use crate::util;
+use crate::util::{self, Params};
 
 /// Response extension: the connection must be closed without a response.
 #[derive(Debug, Clone, Copy)]
@@ -126,7 +127,20 @@ fn fault_response(spec: &FaultSpec, path: &str) -> Option<Response> {
     Some(resp)
 }
 
-/// Route layer: latency and faults, and the route template for the statistics.
+/// The account a Calendar API request is made as, for the quotas. Requests without a valid
+/// token are not counted: Google answers them 401 before any quota applies.
+fn quota_user(emu: &Emulator, req: &Request) -> Option<String> {
+    if !req.uri().path().starts_with("/calendar/") {
+        // The batch envelope is not a request of its own: its parts are counted one by one.
+        return None;
+    }
+    let params = Params::parse(req.uri().query());
+    auth::authenticate(emu, req.headers(), &params)
+        .ok()
+        .map(|c| c.email)
+}
+
+/// Route layer: quotas, latency and faults, and the route template for the statistics.
 pub async fn faults(
     State(emu): State<Emulator>,
     matched: Option<MatchedPath>,
@@ -139,16 +153,31 @@ pub async fn faults(
         return next.run(req).await;
     }
     let is_part = req.extensions().get::<BatchPart>().is_some();
+    let refusal = quota_user(&emu, &req).and_then(|user| emu.admit(&user).err());
     let (latency, fault) = {
         let mut st = emu.lock();
-        pick_fault(&mut st, req.method(), &path, is_part)
+        if refusal.is_some() {
+            // A refused request goes no further: no fault is spent on it.
+            let latency = if is_part {
+                st.batch_part_latency_ms
+            } else {
+                st.latency_ms
+            };
+            (latency, None)
+        } else {
+            pick_fault(&mut st, req.method(), &path, is_part)
+        }
     };
     let extra = fault.as_ref().and_then(|f| f.latency_ms).unwrap_or(0);
     let delay = latency.saturating_add(extra);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let mut resp = match fault.as_ref().and_then(|f| fault_response(f, &path)) {
+    let answer = match refusal {
+        Some(r) => Some(r.error().into_response()),
+        None => fault.as_ref().and_then(|f| fault_response(f, &path)),
+    };
+    let mut resp = match answer {
         Some(r) => {
             // hyper closes a keep-alive connection whose request body is unread, without
             // `Connection: close`: the client's next request on it then fails with a broken pipe.

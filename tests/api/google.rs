@@ -40,7 +40,8 @@ struct Google {
 
 impl Google {
     async fn start() -> Self {
-        Self::start_with(EmulatorConfig::default()).await
+        // No request quotas: these tests check the client's requests, not its pacing.
+        Self::start_with(EmulatorConfig::without_quotas()).await
     }
 
     async fn start_with(config: EmulatorConfig) -> Self {
@@ -436,7 +437,7 @@ async fn incremental_listing_returns_exactly_the_changes_in_one_request() {
 async fn listings_follow_short_pages_and_take_the_sync_token_from_the_last_one() {
     let g = Google::start_with(EmulatorConfig {
         page_size_cap: Some(7),
-        ..EmulatorConfig::default()
+        ..EmulatorConfig::without_quotas()
     })
     .await;
     let token = g.account("dave@example.com");

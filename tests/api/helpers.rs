@@ -157,8 +157,9 @@ impl TestApp {
     }
 
     /// Spawns with settings adjusted by `configure` (after the test defaults are set).
+    /// The emulator runs without request quotas: tests that exercise pacing set them explicitly.
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        Self::spawn_with_emulator(EmulatorConfig::default(), configure).await
+        Self::spawn_with_emulator(EmulatorConfig::without_quotas(), configure).await
     }
 
     /// Spawns against an emulator with the given switches.

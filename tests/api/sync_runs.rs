@@ -1011,7 +1011,7 @@ async fn a_listing_that_fails_on_page_three_of_five_deletes_nothing() {
     let app = TestApp::spawn_with_emulator(
         google_emulator::EmulatorConfig {
             page_size_cap: Some(5),
-            ..google_emulator::EmulatorConfig::default()
+            ..google_emulator::EmulatorConfig::without_quotas()
         },
         |_| {},
     )

@@ -7,6 +7,7 @@ mod events;
 mod helpers;
 mod oauth;
 mod push;
+mod quotas;
 mod recurring;
 mod sync;
 mod wire_format;
