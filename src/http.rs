@@ -16,9 +16,9 @@ use axum::{
     Router,
     body::Body,
     extract::RawQuery,
-    response::Redirect,
     http::{Request, Response, StatusCode},
     middleware,
+    response::Redirect,
     routing::{get, post},
 };
 use tower::ServiceBuilder;

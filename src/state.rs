@@ -104,11 +104,9 @@ pub struct Reactions {
 impl SharedState {
     /// The Google clients, or a clear error when this server has no OAuth client configured.
     pub fn google(&self) -> AppResult<&GoogleClients> {
-        self.google.as_ref().ok_or_else(|| {
-            AppError::UpstreamUnavailable(
-                NOT_CONFIGURED.into(),
-            )
-        })
+        self.google
+            .as_ref()
+            .ok_or_else(|| AppError::UpstreamUnavailable(NOT_CONFIGURED.into()))
     }
 }
 

@@ -241,7 +241,10 @@ async fn attach_account(
                     .await
                     .map_err(internal)?,
             };
-            (user_id, create_account(state, &txn, user_id, info, tokens, now).await?)
+            (
+                user_id,
+                create_account(state, &txn, user_id, info, tokens, now).await?,
+            )
         }
     };
     txn.commit().await.map_err(internal)?;

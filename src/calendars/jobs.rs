@@ -167,12 +167,12 @@ pub async fn list_at_landing(state: &AppState, account_id: Uuid) -> AppResult<()
     else {
         return Ok(());
     };
-    let failure = match tokio::time::timeout(LANDING_LIST_TIMEOUT, refresh_account_list(state, &account)).await
-    {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) => format!("{e:?}"),
-        Err(_) => format!("no answer within {} s", LANDING_LIST_TIMEOUT.as_secs()),
-    };
+    let failure =
+        match tokio::time::timeout(LANDING_LIST_TIMEOUT, refresh_account_list(state, &account)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => format!("{e:?}"),
+            Err(_) => format!("no answer within {} s", LANDING_LIST_TIMEOUT.as_secs()),
+        };
     tracing::warn!(%account_id, error = %failure, "listing calendars at sign-in failed; a background job lists them");
     enqueue_list_refresh(state, account_id).await?;
     // A listing cut short by the timeout may have stored calendars without queueing their first refresh.

@@ -9,6 +9,7 @@ mod google;
 mod graphql_http;
 mod helpers;
 mod jobs;
+mod landing;
 mod n_plus_one;
 mod security;
 mod sync_configs;
