@@ -331,3 +331,87 @@ async fn root_fields_come_back_in_the_order_the_query_asked() {
     }
     app.stop().await;
 }
+
+const CHRONOS: &str = env!("CARGO_BIN_EXE_chronos");
+
+/// `chronos serve` in an empty directory with nothing configured but `BIND_ADDR`.
+fn bare_serve(dir: &std::path::Path, bind_addr: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(CHRONOS);
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("BIND_ADDR", bind_addr)
+        .env("RUST_LOG", "warn")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn a_taken_port_fails_with_one_message_before_any_file_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let dir = tempfile::tempdir().expect("dir");
+    let output = bare_serve(dir.path(), &addr).output().await.expect("run chronos");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("could not listen on").count(), 1, "{stderr}");
+    assert!(stderr.contains(&addr) && stderr.contains("BIND_ADDR"), "{stderr}");
+    let created: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(created.is_empty(), "files created: {created:?}");
+    drop(taken);
+}
+
+#[tokio::test]
+async fn without_google_start_up_warns_once_and_sign_in_points_at_the_demo() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = bare_serve(dir.path(), "127.0.0.1:0").spawn().expect("spawn");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    tokio::time::timeout(Duration::from_secs(60), stdout.read_line(&mut first))
+        .await
+        .expect("the server starts")
+        .expect("read stdout");
+    let address = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first}"))
+        .to_string();
+
+    let body: Value = reqwest::Client::new()
+        .post(format!("{address}/graphql"))
+        .json(&json!({ "query": "mutation { startGoogleSignIn { url } }" }))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(error_code(&body), Some("UPSTREAM_UNAVAILABLE"), "{body}");
+    let message = body["errors"][0]["message"].as_str().expect("message");
+    assert!(message.contains("chronos demo") && message.contains("GOOGLE_CLIENT_ID"), "{message}");
+
+    child.start_kill().expect("kill");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("read stderr");
+    let _ = child.wait().await;
+    assert_eq!(stderr.matches("Google sign-in is disabled").count(), 1, "{stderr}");
+    assert!(stderr.contains("chronos demo"), "{stderr}");
+    // stderr is a pipe here, not a terminal: no colour codes.
+    assert!(stderr.contains("WARN") && !stderr.contains('\u{1b}'), "{stderr:?}");
+}
