@@ -398,7 +398,10 @@ async fn without_google_start_up_warns_once_and_sign_in_points_at_the_demo() {
         .expect("json");
     assert_eq!(error_code(&body), Some("UPSTREAM_UNAVAILABLE"), "{body}");
     let message = body["errors"][0]["message"].as_str().expect("message");
-    assert!(message.contains("chronos demo") && message.contains("GOOGLE_CLIENT_ID"), "{message}");
+    assert!(
+        message.contains("chronos demo") && message.contains("GOOGLE_CLIENT_ID"),
+        "{message}"
+    );
 
     child.start_kill().expect("kill");
     let mut stderr = String::new();
@@ -410,8 +413,15 @@ async fn without_google_start_up_warns_once_and_sign_in_points_at_the_demo() {
         .await
         .expect("read stderr");
     let _ = child.wait().await;
-    assert_eq!(stderr.matches("Google sign-in is disabled").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("Google sign-in is disabled").count(),
+        1,
+        "{stderr}"
+    );
     assert!(stderr.contains("chronos demo"), "{stderr}");
     // stderr is a pipe here, not a terminal: no colour codes.
-    assert!(stderr.contains("WARN") && !stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        stderr.contains("WARN") && !stderr.contains('\u{1b}'),
+        "{stderr:?}"
+    );
 }
