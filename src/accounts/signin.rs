@@ -57,7 +57,7 @@ pub fn resolve_redirect(state: &AppState, redirect_to: Option<&str>) -> AppResul
         Some(url) if state.settings.is_allowed_origin(&origin_of(&url)) => Ok(Some(url.to_string())),
         _ => Err(AppError::bad_input(
             "redirectTo",
-            "must be a URL on an allowed frontend origin",
+            "must be a path, or a URL on an origin listed in FRONTEND_ORIGINS",
         )),
     }
 }

@@ -10,10 +10,14 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::{
-    Name, Response, ServerResult, Value, Variables,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery},
+    Name, Request, Response, ServerResult, Value, Variables,
+    extensions::{
+        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+        NextSubscribe,
+    },
     parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
 };
+use futures::{StreamExt as _, stream::BoxStream};
 
 /// Deepest selection nesting reordered; the schema's depth limit is far below it.
 const MAX_DEPTH: usize = 64;
@@ -27,14 +31,38 @@ impl ExtensionFactory for FieldOrder {
     }
 }
 
-/// One per request: the document parsed for it.
+/// One per request (or subscription): the document parsed for it and the operation asked for. Shared
+/// with the subscription's event stream, which outlives the hook calls.
 #[derive(Default)]
 struct FieldOrderExtension {
-    document: Mutex<Option<ExecutableDocument>>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    document: Option<ExecutableDocument>,
+    operation_name: Option<String>,
+}
+
+impl FieldOrderExtension {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for FieldOrderExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let request = next.run(ctx, request).await?;
+        self.seen().operation_name = request.operation_name.clone();
+        Ok(request)
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -43,7 +71,7 @@ impl Extension for FieldOrderExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        *self.document.lock().unwrap_or_else(PoisonError::into_inner) = Some(document.clone());
+        self.seen().document = Some(document.clone());
         Ok(document)
     }
 
@@ -54,15 +82,30 @@ impl Extension for FieldOrderExtension {
         next: NextExecute<'_>,
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
-        let document = self
-            .document
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let document = self.seen().document.take();
         if let Some(document) = document {
             reorder_response(&mut response.data, &document, operation_name);
         }
         response
+    }
+
+    /// Each event of a subscription, once the stream has parsed its document.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let seen = self.seen.clone();
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                if let Some(document) = &seen.document {
+                    reorder_response(&mut response.data, document, seen.operation_name.as_deref());
+                }
+                response
+            })
+            .boxed()
     }
 }
 
