@@ -81,6 +81,27 @@ async fn calendars_are_there_in_the_first_request_after_sign_in_and_connect() {
         assert_eq!(calendar["cacheStatus"], "READY", "{calendar}");
         assert!(calendar["cachedAt"].is_string(), "{calendar}");
     }
+
+    // Bob's grant revoked: his calendars' caches cannot refresh any more, and say so; Alice's stay READY.
+    app.emulator().revoke_account("bob@example.com").expect("revoke");
+    app.emulator().expire_access_tokens();
+    let bob_account = side["accountId"].clone();
+    let refused = app
+        .graphql(
+            "mutation($id: ID!) { refreshCalendars(accountId: $id) { id } }",
+            json!({ "id": bob_account }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), Some("NEEDS_REAUTH"), "{refused}");
+    for calendar in calendars(&app).await {
+        let expected = if calendar["accountId"] == bob_account {
+            "FAILED"
+        } else {
+            "READY"
+        };
+        assert_eq!(calendar["cacheStatus"], expected, "{calendar}");
+        assert!(calendar["cachedAt"].is_string(), "{calendar}");
+    }
     state.shutdown.cancel();
     drop(workers);
     app.stop().await;
