@@ -12,7 +12,7 @@
 //! `BENCH_EVENTS` changes the number of events (default 10,000), `BENCH_LATENCY_MS` the latency (20), and
 //! `BENCH_PART_LATENCY_MS` adds latency to each part of a batch, parts in sequence (0: a batch is one
 //! request, as the target counts it).
-//! Runs execute in this process through `chronos::sync::run::execute`, exactly as a worker runs them.
+//! Runs execute in this process through `chronos::sync::runner::execute`, exactly as a worker runs them.
 //! The emulator runs as its own process when its binary is built (`cargo build --release -p
 //! google-emulator`), so the peak memory printed is the server's alone; otherwise it runs in this
 //! process and the figure covers both.
@@ -169,9 +169,9 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
     );
 
     // 2. Nothing changed (the first re-run also lists back the copies the first run wrote).
-    // Runs that follow a writing run within seconds always plan (see `sync::run::quiet`): leave the
+    // Runs that follow a writing run within seconds always plan (see `sync::runner::quiet`): leave the
     // pause a scheduled run would have.
-    let pause = (chronos::sync::run::quiet::MARGIN + TimeDelta::seconds(1)).to_std()?;
+    let pause = (chronos::sync::runner::quiet::MARGIN + TimeDelta::seconds(1)).to_std()?;
     for label in [
         "2. re-run with no changes (it lists back the first run's own writes)",
         "   re-run with no changes, steady state",
@@ -245,11 +245,11 @@ struct Measured {
 async fn measured_run(state: &AppState, emulator: &GoogleHost, config_id: Uuid) -> anyhow::Result<Measured> {
     emulator.delete("/emulator/stats").await?;
     // The run row alone, without its job: this process executes it, not a worker.
-    let run = chronos::sync::run::queued_run(config_id, SyncTrigger::Manual, false)
+    let run = chronos::sync::runner::queued_run(config_id, SyncTrigger::Manual, false)
         .insert(&state.db)
         .await?;
     let started = Instant::now();
-    chronos::sync::run::execute(state, run.id)
+    chronos::sync::runner::execute(state, run.id)
         .await
         .map_err(|e| anyhow::anyhow!("run failed: {e:?}"))?;
     let elapsed = started.elapsed();
@@ -289,7 +289,7 @@ async fn seed(state: &AppState, emulator: &GoogleHost) -> anyhow::Result<Uuid> {
     for email in [SOURCE, DESTINATION] {
         let account_id = Uuid::now_v7();
         let tokens = TokenSet {
-            access_token: chronos::crypto::SecretString::new(emulator.token(email).await?),
+            access_token: chronos::crypto::SecretString::from(emulator.token(email).await?),
             refresh_token: None,
             expires_at: now + TimeDelta::minutes(55),
             granted_scopes: vec![chronos::google::CALENDAR_SCOPE.to_owned()],

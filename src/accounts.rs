@@ -5,4 +5,4 @@ pub mod service;
 pub mod sessions;
 pub mod signin;
 
-pub use graphql::{AccountsMutation, AccountsQuery, GoogleAccount, User, parse_id};
+pub use graphql::{AccountsMutation, AccountsQuery, GoogleAccount, User};

@@ -22,7 +22,7 @@ pub fn reactions() -> Reactions {
         // Changes a notification (or the sweep) brought in start the sync configs of the calendar.
         calendar_changed: vec![Arc::new(|state, calendar_id| {
             async move {
-                crate::sync::run::enqueue_for_calendar(&state, calendar_id).await?;
+                crate::sync::runner::enqueue_for_calendar(&state, calendar_id).await?;
                 Ok(())
             }
             .boxed()
@@ -47,7 +47,7 @@ pub fn job_handlers() -> JobHandlers<AppState> {
     let mut handlers = JobHandlers::default();
     crate::jobs::register(&mut handlers);
     crate::calendars::jobs::register(&mut handlers);
-    crate::sync::run::register(&mut handlers);
+    crate::sync::runner::register(&mut handlers);
     crate::sync::schedule::register(&mut handlers);
     handlers
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve` (default), `migrate`, `schema`.
+//! The command line: `serve` (the default), `demo`, `migrate`, `schema` and `rotate-keys`.
 
 use std::{io::Write, process::ExitCode};
 

@@ -35,6 +35,12 @@ use hkdf::Hkdf;
 use rand::RngCore;
 use sha2::Sha256;
 use uuid::Uuid;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Secrets in memory (tokens, the CSRF key) are `secrecy` types: `Debug` redacts them, there is no
+/// `Display` or `Serialize`, reading one takes an explicit `expose_secret()`, and they are zeroized on drop.
+/// Re-exported so the rest of the crate names them in one place.
+pub use secrecy::{ExposeSecret, SecretBox, SecretString};
 
 /// Length of a master key and of a derived per-user key, in bytes.
 pub const KEY_LEN: usize = 32;
@@ -168,11 +174,11 @@ fn validate_key_id(id: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A 32-byte master key and its id. `Debug` prints the id only.
+/// A 32-byte master key and its id. `Debug` prints the id only; the bytes are zeroized on drop.
 #[derive(Clone)]
 pub struct MasterKey {
     id: String,
-    bytes: [u8; KEY_LEN],
+    bytes: Zeroizing<[u8; KEY_LEN]>,
     /// HKDF state after the extract step (depends only on the master key and the salt).
     hkdf: Hkdf<Sha256>,
 }
@@ -184,11 +190,11 @@ impl MasterKey {
     /// [`KeyRingError::InvalidKeyId`] if `id` is not 1-16 chars of `[A-Za-z0-9_-]`.
     pub fn new(id: &str, bytes: [u8; KEY_LEN]) -> Result<Self, KeyRingError> {
         validate_key_id(id).map_err(|reason| KeyRingError::InvalidKeyId { reason })?;
-        Ok(Self::new_unchecked(id.to_owned(), bytes))
+        Ok(Self::new_unchecked(id.to_owned(), Zeroizing::new(bytes)))
     }
 
-    fn new_unchecked(id: String, bytes: [u8; KEY_LEN]) -> Self {
-        let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), &bytes);
+    fn new_unchecked(id: String, bytes: Zeroizing<[u8; KEY_LEN]>) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), bytes.as_slice());
         Self { id, bytes, hkdf }
     }
 
@@ -197,9 +203,10 @@ impl MasterKey {
     /// # Errors
     /// [`KeyRingError::InvalidKeyId`] if `id` is invalid.
     pub fn generate(id: &str) -> Result<Self, KeyRingError> {
-        let mut bytes = [0u8; KEY_LEN];
-        rand::rng().fill_bytes(&mut bytes);
-        Self::new(id, bytes)
+        validate_key_id(id).map_err(|reason| KeyRingError::InvalidKeyId { reason })?;
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        rand::rng().fill_bytes(bytes.as_mut_slice());
+        Ok(Self::new_unchecked(id.to_owned(), bytes))
     }
 
     /// The key id.
@@ -212,13 +219,11 @@ impl MasterKey {
         let mut info = [0u8; 5 + uuid::fmt::Hyphenated::LENGTH];
         info[..5].copy_from_slice(b"user:");
         user_id.hyphenated().encode_lower(&mut info[5..]);
-        let mut okm = [0u8; KEY_LEN];
+        let mut okm = Zeroizing::new([0u8; KEY_LEN]);
         self.hkdf
-            .expand(&info, &mut okm)
+            .expand(&info, okm.as_mut_slice())
             .map_err(|_| CryptoError::Encrypt)?;
-        let cipher = Aes256Gcm::new_from_slice(&okm).map_err(|_| CryptoError::Encrypt);
-        wipe(&mut okm);
-        cipher
+        Aes256Gcm::new_from_slice(okm.as_slice()).map_err(|_| CryptoError::Encrypt)
     }
 }
 
@@ -229,18 +234,6 @@ impl fmt::Debug for MasterKey {
             .field("bytes", &"[redacted]")
             .finish()
     }
-}
-
-impl Drop for MasterKey {
-    fn drop(&mut self) {
-        wipe(&mut self.bytes);
-    }
-}
-
-/// Best-effort overwrite of key material (no `unsafe`, so not guaranteed).
-fn wipe(buf: &mut [u8]) {
-    buf.fill(0);
-    std::hint::black_box(&buf);
 }
 
 /// An ordered set of master keys: the first (primary) encrypts, all decrypt.
@@ -304,21 +297,24 @@ impl KeyRing {
                     id: id.to_owned(),
                 });
             }
-            let mut compact: Vec<u8> = b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-            let decoded = LENIENT_STANDARD.decode(&compact);
-            wipe(&mut compact);
-            let mut decoded = decoded.map_err(|_| KeyRingError::InvalidBase64 {
-                entry,
-                id: id.to_owned(),
-            })?;
-            let bytes: Result<[u8; KEY_LEN], _> = decoded.as_slice().try_into();
-            let len = decoded.len();
-            wipe(&mut decoded);
-            let bytes = bytes.map_err(|_| KeyRingError::WrongLength {
-                entry,
-                id: id.to_owned(),
-                len,
-            })?;
+            // Every copy of the key material is zeroized when dropped, error paths included.
+            let compact: Zeroizing<Vec<u8>> =
+                Zeroizing::new(b64.bytes().filter(|b| !b.is_ascii_whitespace()).collect());
+            let decoded = Zeroizing::new(LENIENT_STANDARD.decode(compact.as_slice()).map_err(|_| {
+                KeyRingError::InvalidBase64 {
+                    entry,
+                    id: id.to_owned(),
+                }
+            })?);
+            let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+            if decoded.len() != KEY_LEN {
+                return Err(KeyRingError::WrongLength {
+                    entry,
+                    id: id.to_owned(),
+                    len: decoded.len(),
+                });
+            }
+            bytes.copy_from_slice(&decoded);
             keys.push(MasterKey::new_unchecked(id.to_owned(), bytes));
         }
         Self::new(keys)
@@ -337,7 +333,7 @@ impl KeyRing {
     /// **Contains the key material**: only for writing development key files.
     pub fn to_env_string(&self) -> String {
         self.keys()
-            .map(|k| format!("{}:{}", k.id, STANDARD.encode(k.bytes)))
+            .map(|k| format!("{}:{}", k.id, STANDARD.encode(k.bytes.as_slice())))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -631,8 +627,7 @@ impl Cipher {
     pub fn decrypt_string(&self, scope: &Aad, envelope: &[u8]) -> Result<String, CryptoError> {
         let bytes = self.decrypt(scope, envelope)?;
         String::from_utf8(bytes).map_err(|e| {
-            let mut bytes = e.into_bytes();
-            wipe(&mut bytes);
+            e.into_bytes().zeroize();
             CryptoError::InvalidUtf8
         })
     }
@@ -666,7 +661,7 @@ impl Cipher {
     /// # Errors
     /// See [`Cipher::decrypt_string`].
     pub fn decrypt_secret(&self, scope: &Aad, envelope: &[u8]) -> Result<SecretString, CryptoError> {
-        self.decrypt_string(scope, envelope).map(Secret::new)
+        self.decrypt_string(scope, envelope).map(SecretString::from)
     }
 
     /// Key id named by an envelope's header.
@@ -692,72 +687,14 @@ impl Cipher {
     /// # Errors
     /// See [`Cipher::decrypt`] and [`Cipher::encrypt`].
     pub fn reencrypt(&self, scope: &Aad, envelope: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let mut plaintext = self.decrypt(scope, envelope)?;
-        let result = self.encrypt(scope, &plaintext);
-        wipe(&mut plaintext);
-        result
+        let plaintext = Zeroizing::new(self.decrypt(scope, envelope)?);
+        self.encrypt(scope, &plaintext)
     }
 }
 
 impl fmt::Debug for Cipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Cipher").field("ring", &*self.ring).finish()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Secrets in memory
-// ---------------------------------------------------------------------------
-
-/// A value that must not end up in logs: `Debug` and `Display` print `[redacted]`.
-///
-/// Deliberately implements neither `Serialize` nor `PartialEq` (use a
-/// constant-time comparison on `expose()` if needed).
-#[derive(Clone, Default, serde::Deserialize)]
-#[serde(transparent)]
-pub struct Secret<T>(T);
-
-/// A secret string, e.g. an OAuth refresh or access token.
-pub type SecretString = Secret<String>;
-
-impl<T> Secret<T> {
-    /// Wraps a value.
-    pub fn new(value: T) -> Self {
-        Self(value)
-    }
-
-    /// The wrapped value. Keep the borrow short and never log it.
-    pub fn expose(&self) -> &T {
-        &self.0
-    }
-
-    /// Unwraps the value.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> From<T> for Secret<T> {
-    fn from(value: T) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for SecretString {
-    fn from(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-}
-
-impl<T> fmt::Debug for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl<T> fmt::Display for Secret<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 
@@ -1043,7 +980,7 @@ mod tests {
             Some("x")
         );
         let secret = c.decrypt_secret(&scope(), &env).unwrap();
-        assert_eq!(secret.expose(), "x");
+        assert_eq!(secret.expose_secret(), "x");
     }
 
     #[test]
@@ -1101,9 +1038,9 @@ mod tests {
         assert!(full.ends_with('='));
         let (a, b) = full.split_at(20);
         let r = KeyRing::parse(&format!("k:{a}\n  {b}")).unwrap();
-        assert_eq!(r.primary().bytes, KEY_A);
+        assert_eq!(*r.primary().bytes, KEY_A);
         let r = KeyRing::parse(&format!("k:{}", full.trim_end_matches('='))).unwrap();
-        assert_eq!(r.primary().bytes, KEY_A);
+        assert_eq!(*r.primary().bytes, KEY_A);
     }
 
     #[test]
@@ -1221,10 +1158,10 @@ mod tests {
         let s = r.to_env_string();
         assert!(s.starts_with("dev:"));
         let parsed = KeyRing::parse(&s).unwrap();
-        assert_eq!(parsed.primary().bytes, r.primary().bytes);
+        assert_eq!(*parsed.primary().bytes, *r.primary().bytes);
         assert_ne!(
-            KeyRing::generate("dev").unwrap().primary().bytes,
-            r.primary().bytes
+            *KeyRing::generate("dev").unwrap().primary().bytes,
+            *r.primary().bytes
         );
         // A value encrypted by one reads back through the other.
         let env = Cipher::new(r).encrypt(&scope(), b"v").unwrap();
@@ -1248,16 +1185,24 @@ mod tests {
             assert!(text.contains("new"), "{text}");
         }
 
+        // Secrets have no Display; their Debug (also inside Option and structs) is redacted.
         let secret = SecretString::from("ya29.refresh-token-value");
-        assert_eq!(format!("{secret:?}"), "[redacted]");
-        assert_eq!(format!("{secret}"), "[redacted]");
-        assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
-        assert_eq!(secret.expose(), "ya29.refresh-token-value");
-        let bytes: Secret<Vec<u8>> = Secret::new(vec![1, 2, 3]);
-        assert_eq!(format!("{bytes:?}"), "[redacted]");
-        assert_eq!(bytes.into_inner(), vec![1, 2, 3]);
+        assert_eq!(secret.expose_secret(), "ya29.refresh-token-value");
+        for text in [
+            format!("{secret:?}"),
+            format!("{secret:#?}"),
+            format!("{:?}", Some(&secret)),
+            format!("{:?}", secret.clone()),
+        ] {
+            assert!(!text.contains("ya29"), "{text}");
+            assert!(text.contains("REDACTED"), "{text}");
+        }
+        let bytes: SecretBox<Vec<u8>> = SecretBox::new(Box::new(vec![1, 2, 3]));
+        assert!(!format!("{bytes:?}").contains("1, 2, 3"));
+        assert_eq!(bytes.expose_secret(), &vec![1, 2, 3]);
         let de: SecretString = serde_json::from_str("\"abc\"").unwrap();
-        assert_eq!(de.expose(), "abc");
+        assert_eq!(de.expose_secret(), "abc");
+        assert!(!format!("{de:?}").contains("abc"));
     }
 
     #[test]

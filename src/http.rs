@@ -49,7 +49,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState, schema: ChronosSchema) -> Router {
     // Only the routes that use the session load it.
     let with_session = Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .route("/graphql", graphiql_route(&state).post(graphql::graphql_post))
         .route("/graphql/ws", get(graphql::graphql_ws))
         .route("/auth/google/callback", get(oauth_callback::google_callback))
         .layer(middleware::from_fn_with_state(
@@ -105,6 +105,15 @@ async fn root(RawQuery(query): RawQuery) -> Redirect {
     }) {
         Some(code) => Redirect::to(&format!("/graphql?error={code}")),
         None => Redirect::to("/graphql"),
+    }
+}
+
+/// GraphiQL on `GET /graphql`, or a 404 when `GRAPHIQL` is off (the default in production).
+fn graphiql_route(state: &AppState) -> axum::routing::MethodRouter<HttpState> {
+    if state.settings.graphql.graphiql {
+        get(graphql::graphiql)
+    } else {
+        get(|| async { AppError::NotFound("route") })
     }
 }
 

@@ -56,12 +56,21 @@ pub struct Progress {
     pub at: DateTime<Utc>,
 }
 
+impl Progress {
+    /// Whether a subscriber of `user_id` (to one config, or to all) may see this message.
+    pub fn is_for(&self, user_id: Uuid, config_id: Option<Uuid>) -> bool {
+        self.user_id == user_id && config_id.is_none_or(|id| id == self.config_id)
+    }
+}
+
 /// This instance's side of the bus. Cheap to share (`Arc` inside `App`).
 pub struct ProgressBus {
     sender: broadcast::Sender<Arc<Progress>>,
     db: DatabaseConnection,
     shutdown: CancellationToken,
     relay_started: Mutex<bool>,
+    /// Whether the PostgreSQL relay is listening (notifications before that are not relayed).
+    relay_listening: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl ProgressBus {
@@ -72,6 +81,7 @@ impl ProgressBus {
             db,
             shutdown,
             relay_started: Mutex::new(false),
+            relay_listening: Arc::new(tokio::sync::watch::Sender::new(false)),
         }
     }
 
@@ -102,11 +112,36 @@ impl ProgressBus {
         let _ = self.sender.send(Arc::new(progress));
     }
 
-    /// A receiver of every message this instance sees (filter by user and config).
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Progress>> {
+    /// The progress of `user_id`'s runs (of one config, or of all when `config_id` is `None`), as this
+    /// instance sees them from now on: nobody ever receives another user's runs. A subscriber too slow
+    /// to keep up skips what it missed (the run row holds the totals); the stream ends with the bus.
+    pub fn subscribe(
+        &self,
+        user_id: Uuid,
+        config_id: Option<Uuid>,
+    ) -> impl futures::Stream<Item = Arc<Progress>> + Send + 'static + use<> {
         let receiver = self.sender.subscribe();
         self.start_relay();
-        receiver
+        futures::stream::unfold(receiver, move |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(progress) if progress.is_for(user_id, config_id) => {
+                        return Some((progress, receiver));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+    }
+
+    /// The subscribers on this instance that a message published now, on any instance, would reach: a
+    /// readiness signal for whoever starts a run and wants it watched.
+    pub fn live_subscribers(&self) -> usize {
+        if self.on_postgres() && !*self.relay_listening.borrow() {
+            return 0;
+        }
+        self.sender.receiver_count()
     }
 
     /// On PostgreSQL, starts relaying notifications into the broadcast (once per instance).
@@ -122,11 +157,13 @@ impl ProgressBus {
         let pool = self.db.get_postgres_connection_pool().clone();
         let sender = self.sender.clone();
         let shutdown = self.shutdown.clone();
+        let listening = self.relay_listening.clone();
         tokio::spawn(async move {
             loop {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    result = relay(&pool, &sender) => {
+                    result = relay(&pool, &sender, &listening) => {
+                        listening.send_replace(false);
                         if let Err(e) = result {
                             tracing::warn!(error = %e, "sync progress relay lost its connection; listening again");
                         }
@@ -145,9 +182,11 @@ impl ProgressBus {
 async fn relay(
     pool: &sea_orm::sqlx::PgPool,
     sender: &broadcast::Sender<Arc<Progress>>,
+    listening: &tokio::sync::watch::Sender<bool>,
 ) -> Result<(), sea_orm::sqlx::Error> {
     let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
     listener.listen(NOTIFY_CHANNEL).await?;
+    listening.send_replace(true);
     loop {
         let notification = listener.recv().await?;
         match serde_json::from_str::<Progress>(notification.payload()) {
@@ -208,6 +247,28 @@ mod tests {
             .filter(|i| throttle.allow(Phase::Applying, start + Duration::from_millis(300 + i * 10)))
             .count();
         assert!(sent <= 5, "{sent} messages in one second");
+    }
+
+    #[test]
+    fn a_subscriber_sees_only_its_own_runs_of_the_config_it_asked_for() {
+        let (owner, stranger, config, other_config) =
+            (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let progress = Progress {
+            user_id: owner,
+            run_id: Uuid::now_v7(),
+            config_id: config,
+            phase: Phase::Started,
+            created: 0,
+            updated: 0,
+            deleted: 0,
+            failed: 0,
+            at: Utc::now(),
+        };
+        assert!(progress.is_for(owner, None));
+        assert!(progress.is_for(owner, Some(config)));
+        assert!(!progress.is_for(owner, Some(other_config)));
+        assert!(!progress.is_for(stranger, None));
+        assert!(!progress.is_for(stranger, Some(config)));
     }
 
     #[test]

@@ -5,10 +5,7 @@ use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 use crate::accounts::{AccountsMutation, AccountsQuery};
 use crate::calendars::{CalendarsMutation, CalendarsQuery};
 use crate::events::{EventsMutation, EventsQuery};
-use crate::sync::{
-    SyncMutation, SyncQuery,
-    run_graphql::{SyncRunMutation, SyncSubscription},
-};
+use crate::sync::{SyncMutation, SyncQuery, SyncRunMutation, SyncSubscription};
 use crate::todos::{TodosMutation, TodosQuery};
 use crate::{session::Viewer, state::AppState};
 
@@ -63,6 +60,7 @@ pub fn request_data(state: &AppState, viewer: Viewer) -> async_graphql::Data {
         data.insert(by_id);
         data.insert(by_account);
         data.insert(crate::sync::SyncConfigLoader::new(state.db.clone(), user_id));
+        data.insert(crate::sync::LatestRunLoader::new(state.db.clone()));
     }
     data.insert(state.clone());
     data.insert(viewer);

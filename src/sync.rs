@@ -1,13 +1,14 @@
 pub mod configs;
 pub mod executor;
 mod graphql;
+pub mod history;
 pub mod mirror;
 pub mod planner;
-pub mod run;
-pub mod run_graphql;
-pub mod runs;
+pub mod runner;
 pub mod schedule;
 
+pub use graphql::progress::{SyncRunMutation, SyncSubscription};
 pub use graphql::{
-    SyncConfig, SyncConfigLoader, SyncMutation, SyncQuery, SyncRun, SyncRunConnection, SyncRunEdge,
+    LatestRunLoader, SyncConfig, SyncConfigLoader, SyncMutation, SyncQuery, SyncRun, SyncRunConnection,
+    SyncRunEdge,
 };

@@ -13,7 +13,7 @@ mod query;
 mod store;
 mod validate;
 
-pub use graphql::{Date, Priority, Todo, TodoConnection, TodoList, TodosMutation, TodosQuery};
+pub use graphql::{Priority, Todo, TodoConnection, TodoList, TodosMutation, TodosQuery};
 pub use items::{NewTodo, Todo as TodoRecord, TodoChanges};
 pub use lists::{ListChanges, TodoList as TodoListRecord};
 pub use query::{TodoCursor, TodoFilter, TodoPage};

@@ -1,18 +1,16 @@
 //! GraphQL types and resolvers of the accounts domain.
 
-use crate::graphql::scalars::DateTime as GqlDateTime;
+use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime};
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::Utc;
 use sea_orm::EntityTrait;
-use uuid::Uuid;
 
 use super::{service, sessions, signin};
 use crate::{
     entities::{enums::AccountStatus as DbAccountStatus, google_accounts, users},
-    error::{AppError, AppResult},
+    error::AppError,
     graphql::ClientInfo,
-    session::{TypedSession, Viewer},
-    state::AppState,
+    session::TypedSession,
 };
 
 /// A person using Chronos. One user may connect several Google accounts.
@@ -95,15 +93,6 @@ pub struct SessionInfo {
     pub last_seen_at: GqlDateTime,
 }
 
-/// Parses an id argument; a malformed id is reported like a missing one.
-pub fn parse_id(id: &ID, what: &'static str) -> AppResult<Uuid> {
-    Uuid::parse_str(id.as_str()).map_err(|_| AppError::NotFound(what))
-}
-
-fn viewer_user(ctx: &Context<'_>) -> AppResult<Uuid> {
-    ctx.data_unchecked::<Viewer>().require_user()
-}
-
 #[derive(Default)]
 pub struct AccountsQuery;
 
@@ -111,10 +100,10 @@ pub struct AccountsQuery;
 impl AccountsQuery {
     /// The signed-in user, or null when signed out.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        let Some(user_id) = ctx.data::<Viewer>()?.user_id else {
+        let Some(user_id) = ctx.viewer()?.user_id else {
             return Ok(None);
         };
-        let state = ctx.data::<AppState>()?;
+        let state = ctx.state()?;
         let user = users::Entity::find_by_id(user_id)
             .one(&state.db)
             .await
@@ -124,8 +113,8 @@ impl AccountsQuery {
 
     /// The signed-in user's connected Google accounts.
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GoogleAccount>> {
-        let user_id = viewer_user(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         Ok(service::list(&state.db, user_id)
             .await?
             .into_iter()
@@ -135,9 +124,9 @@ impl AccountsQuery {
 
     /// The signed-in user's sessions, most recently active first.
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SessionInfo>> {
-        let viewer = ctx.data::<Viewer>()?;
+        let viewer = ctx.viewer()?;
         let user_id = viewer.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let state = ctx.state()?;
         let list = sessions::list(&state.db, user_id, viewer.session_id.as_deref(), Utc::now()).await?;
         Ok(list
             .into_iter()
@@ -166,7 +155,7 @@ impl AccountsMutation {
         redirect_to: Option<String>,
         login_hint: Option<String>,
     ) -> async_graphql::Result<AuthRedirect> {
-        let state = ctx.data::<AppState>()?;
+        let state = ctx.state()?;
         state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
         let session = ctx.data::<TypedSession>()?;
         let url = signin::start(
@@ -188,8 +177,8 @@ impl AccountsMutation {
         redirect_to: Option<String>,
         login_hint: Option<String>,
     ) -> async_graphql::Result<AuthRedirect> {
-        let user_id = viewer_user(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
         let session = ctx.data::<TypedSession>()?;
         let url = signin::start(
@@ -205,8 +194,8 @@ impl AccountsMutation {
 
     /// Revokes Chronos's access at Google and forgets the account and everything cached for it.
     async fn disconnect_google_account(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
-        let user_id = viewer_user(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         service::disconnect(state, user_id, parse_id(&id, "account")?).await?;
         Ok(true)
     }
@@ -219,8 +208,8 @@ impl AccountsMutation {
 
     /// Ends one of the signed-in user's sessions at once.
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
-        let user_id = viewer_user(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         sessions::revoke(&state.db, user_id, id.as_str()).await?;
         Ok(true)
     }

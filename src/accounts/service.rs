@@ -55,7 +55,7 @@ pub async fn disconnect(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<
         {
             // A failed revocation is logged, not fatal: the user asked us to forget the account.
             Ok(token) => {
-                if let Err(e) = google.oauth.revoke(&SecretString::new(token)).await {
+                if let Err(e) = google.oauth.revoke(&SecretString::from(token)).await {
                     tracing::warn!(error = %e, account = %account.id, "revoking the Google grant failed");
                 }
             }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     config::origin_of,
+    crypto::ExposeSecret,
     entities::{enums::AccountStatus, google_accounts, users},
     error::{AppError, AppResult},
     google::{GoogleError, TokenSet, UserInfo, encrypt_tokens},
@@ -86,7 +87,7 @@ pub async fn start(
         .push_oauth_flow(
             &request.state,
             PendingOAuth {
-                pkce_verifier: request.pkce_verifier.expose().clone(),
+                pkce_verifier: request.pkce_verifier.expose_secret().to_owned(),
                 redirect_to,
                 connect_for,
                 started_at: now,
@@ -168,7 +169,7 @@ async fn finish(
     now: DateTime<Utc>,
 ) -> Result<(), CallbackError> {
     let google = state.google().map_err(|_| CallbackError::Internal)?;
-    let verifier = crate::crypto::SecretString::new(flow.pkce_verifier);
+    let verifier = crate::crypto::SecretString::from(flow.pkce_verifier);
     let tokens = google
         .oauth
         .exchange_code(code, &verifier, &state.settings.oauth_redirect_url())

@@ -1,6 +1,6 @@
 //! GraphQL types, loaders and resolvers of the calendars domain.
 
-use crate::graphql::scalars::DateTime as GqlDateTime;
+use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime};
 use std::collections::HashMap;
 
 use async_graphql::{
@@ -14,7 +14,7 @@ use super::{
     list::{self, CacheState, ListedCalendar},
     service,
 };
-use crate::{accounts::parse_id, entities::calendars, error::AppError, session::Viewer, state::AppState};
+use crate::{entities::calendars, error::AppError, state::AppState};
 
 /// A calendar of one of the user's Google accounts, as Google's calendar list describes it.
 #[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
@@ -132,8 +132,8 @@ impl CalendarLoader {
         if let Some(loader) = ctx.data_opt::<CalendarLoader>() {
             return loader.load(id).await;
         }
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         Self::new(state.db.clone(), user_id).load(id).await
     }
 }
@@ -183,8 +183,8 @@ impl AccountCalendarsLoader {
         let loaded = match ctx.data_opt::<AccountCalendarsLoader>() {
             Some(loader) => loader.0.load_one(account_id).await?,
             None => {
-                let user_id = ctx.data::<Viewer>()?.require_user()?;
-                let state = ctx.data::<AppState>()?;
+                let user_id = ctx.user_id()?;
+                let state = ctx.state()?;
                 Self::new(state.db.clone(), user_id)
                     .0
                     .load_one(account_id)
@@ -216,8 +216,8 @@ impl CalendarsQuery {
         ctx: &Context<'_>,
         account_id: Option<ID>,
     ) -> async_graphql::Result<Vec<Calendar>> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let account_id = account_id.map(|id| parse_id(&id, "account")).transpose()?;
         let rows = service::calendars(state, user_id, account_id).await?;
         Ok(rows.into_iter().map(Calendar::from).collect())
@@ -237,8 +237,8 @@ impl CalendarsMutation {
         ctx: &Context<'_>,
         account_id: ID,
     ) -> async_graphql::Result<Vec<Calendar>> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let account_id = parse_id(&account_id, "account")?;
         let rows = service::refresh_calendars(state, user_id, account_id).await?;
         Ok(rows.into_iter().map(Calendar::from).collect())

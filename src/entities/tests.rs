@@ -42,11 +42,9 @@ impl TestDb {
         }
     }
 
-    async fn postgres() -> Option<Self> {
-        let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
-            eprintln!("TEST_DATABASE_URL not set: skipping PostgreSQL");
-            return None;
-        };
+    async fn postgres() -> Self {
+        let admin_url = std::env::var("TEST_DATABASE_URL")
+            .expect("TEST_DATABASE_URL names the PostgreSQL this ignored test runs on");
         let name = format!("chronos_entities_{}", Uuid::new_v4().simple());
         let admin = Database::connect(&admin_url).await.unwrap();
         admin
@@ -55,10 +53,10 @@ impl TestDb {
             .unwrap();
         let db = Database::connect(database_url(&admin_url, &name)).await.unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Some(Self {
+        Self {
             db,
             cleanup: Cleanup::Postgres { admin, name },
-        })
+        }
     }
 
     /// Runs the checks, removes the database (even when a check failed), then reports.
@@ -117,10 +115,9 @@ async fn sqlite_entities_match_migrations() {
 }
 
 #[tokio::test]
-async fn postgres_entities_match_migrations() {
-    if let Some(test) = TestDb::postgres().await {
-        test.check().await;
-    }
+#[ignore = "needs TEST_DATABASE_URL (CI runs it in its PostgreSQL pass)"]
+async fn postgres_only_entities_match_migrations() {
+    TestDb::postgres().await.check().await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 //! GraphQL types and resolvers of the events domain. Resolvers parse, call the domain, and map.
 
-use crate::graphql::scalars::DateTime as GqlDateTime;
+use crate::graphql::{
+    ContextExt as _, RelayEdge, change, parse_id, relay_page,
+    scalars::{Date, DateTime as GqlDateTime},
+};
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::PageInfo,
 };
-use uuid::Uuid;
 
 use super::{
     feed,
@@ -15,14 +17,9 @@ use super::{
     write::{self, EventPatch, NewEvent},
 };
 use crate::{
-    accounts::parse_id,
     calendars::{Calendar, CalendarLoader},
     entities::enums::EventStatus as DbEventStatus,
     error::{AppError, AppResult},
-    session::Viewer,
-    state::AppState,
-    // One `Date` scalar for the whole schema (two Rust types under one GraphQL name would clash).
-    todos::Date,
 };
 
 /// When an event starts or ends: exactly one of `date` (all-day; end dates are exclusive) and `dateTime`.
@@ -193,6 +190,18 @@ pub struct EventEdge {
     pub node: Event,
 }
 
+impl RelayEdge for EventEdge {
+    type Node = Event;
+
+    fn new(cursor: String, node: Event) -> Self {
+        Self { cursor, node }
+    }
+
+    fn cursor(&self) -> &String {
+        &self.cursor
+    }
+}
+
 /// A page of events (Relay connection).
 #[derive(SimpleObject)]
 pub struct EventConnection {
@@ -302,14 +311,6 @@ pub struct UpdateEventInput {
     pub color_id: MaybeUndefined<String>,
 }
 
-fn change<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 /// A page costs its size times one event. An out-of-range `first` costs one event: the resolver refuses it
 /// with a message naming `first`, which is clearer than "too complex".
 fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
@@ -321,10 +322,6 @@ fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
             .unwrap_or(1),
     };
     size.saturating_mul(child_complexity)
-}
-
-fn viewer(ctx: &Context<'_>) -> AppResult<Uuid> {
-    ctx.data_unchecked::<Viewer>().require_user()
 }
 
 /// An event id argument; anything that is not one of ours is NOT_FOUND.
@@ -351,8 +348,8 @@ impl EventsQuery {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<EventConnection> {
-        let user_id = viewer(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let calendar_ids = calendar_ids
             .map(|ids| {
                 ids.iter()
@@ -367,30 +364,16 @@ impl EventsQuery {
             after: after.as_deref(),
         };
         let page = window::events_in_window(&state.db, &state.cipher, user_id, query).await?;
-        let edges: Vec<EventEdge> = page
-            .edges
-            .into_iter()
-            .map(|(cursor, view)| EventEdge {
-                cursor,
-                node: Event(view),
-            })
-            .collect();
-        Ok(EventConnection {
-            page_info: crate::graphql::page_info(
-                edges.first().map(|edge| &edge.cursor),
-                edges.last().map(|edge| &edge.cursor),
-                page.has_previous_page,
-                page.has_next_page,
-            ),
-            edges,
-        })
+        let nodes = page.edges.into_iter().map(|(cursor, view)| (cursor, Event(view)));
+        let (edges, page_info) = relay_page(nodes, page.has_previous_page, page.has_next_page);
+        Ok(EventConnection { edges, page_info })
     }
 
     /// One event of the user (also an instance id). Null when it does not exist, was deleted, or is
     /// another user's.
     async fn event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Event>> {
-        let user_id = viewer(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let Some(event) = EventRef::parse(id.as_str()) else {
             return Ok(None);
         };
@@ -408,8 +391,8 @@ impl EventsQuery {
         since: Option<String>,
         first: Option<i32>,
     ) -> async_graphql::Result<EventChangeFeed> {
-        let user_id = viewer(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let first = window::page_size(first, feed::DEFAULT_FEED_SIZE, feed::MAX_FEED_SIZE)?;
         let page = feed::changes(&state.db, &state.cipher, user_id, since.as_deref(), first).await?;
         Ok(EventChangeFeed {
@@ -435,8 +418,8 @@ pub struct EventsMutation;
 impl EventsMutation {
     /// Creates an event in Google Calendar, then returns it as cached from Google's answer.
     async fn create_event(&self, ctx: &Context<'_>, input: CreateEventInput) -> async_graphql::Result<Event> {
-        let user_id = viewer(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let new = NewEvent {
             calendar_id: parse_id(&input.calendar_id, "calendar")?,
             summary: input.summary,
@@ -460,8 +443,8 @@ impl EventsMutation {
         id: ID,
         input: UpdateEventInput,
     ) -> async_graphql::Result<Event> {
-        let user_id = viewer(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let event = parse_event_id(&id)?;
         let patch = EventPatch {
             summary: change(input.summary),
@@ -480,8 +463,8 @@ impl EventsMutation {
     /// Deletes an event in Google Calendar (a whole series on a master's id, one instance on an instance
     /// id). Already gone at Google counts as deleted.
     async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
-        let user_id = viewer(ctx)?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         write::delete(state, user_id, parse_event_id(&id)?).await?;
         Ok(true)
     }

@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 use uuid::Uuid;
 
-use crate::crypto::SecretString;
+use crate::crypto::{ExposeSecret, SecretString};
 
 use super::{
     error::GoogleError,
@@ -701,7 +701,7 @@ impl CalendarClient {
             let request = self
                 .http
                 .post(url.clone())
-                .bearer_auth(call.access_token.expose())
+                .bearer_auth(call.access_token.expose_secret())
                 .header(CONTENT_TYPE, format!("multipart/mixed; boundary={boundary}"))
                 .body(body);
             transport::send_once(request).await
@@ -859,7 +859,7 @@ impl CalendarClient {
                 let mut request = self
                     .http
                     .request(spec.method.clone(), spec.url.clone())
-                    .bearer_auth(call.access_token.expose());
+                    .bearer_auth(call.access_token.expose_secret());
                 if let Some(etag) = &spec.if_match {
                     request = request.header(IF_MATCH, etag);
                 }

@@ -16,7 +16,10 @@ use oauth2::{
 };
 use url::Url;
 
-use crate::{config::GoogleSettings, crypto::SecretString};
+use crate::{
+    config::GoogleSettings,
+    crypto::{ExposeSecret, SecretString},
+};
 
 use super::{
     error::GoogleError,
@@ -80,10 +83,10 @@ impl TokenSet {
             .and_then(|d| Utc::now().checked_add_signed(d))
             .unwrap_or_else(Utc::now);
         Self {
-            access_token: SecretString::new(response.access_token().secret().clone()),
+            access_token: SecretString::from(response.access_token().secret().clone()),
             refresh_token: response
                 .refresh_token()
-                .map(|t| SecretString::new(t.secret().clone()))
+                .map(|t| SecretString::from(t.secret().clone()))
                 .or_else(|| previous_refresh.cloned()),
             expires_at,
             granted_scopes: response
@@ -127,7 +130,7 @@ impl OAuthClient {
         let auth_url = AuthUrl::from_url(transport::endpoint(&settings.accounts_url, "o/oauth2/v2/auth")?);
         let token_url = TokenUrl::from_url(transport::endpoint(&settings.oauth_url, "token")?);
         let client = BasicClient::new(ClientId::new(client_id))
-            .set_client_secret(ClientSecret::new(client_secret.expose().clone()))
+            .set_client_secret(ClientSecret::new(client_secret.expose_secret().to_owned()))
             .set_auth_type(AuthType::RequestBody)
             .set_auth_uri(auth_url)
             .set_token_uri(token_url);
@@ -174,7 +177,7 @@ impl OAuthClient {
         Ok(AuthorizationRequest {
             url,
             state: state.secret().clone(),
-            pkce_verifier: SecretString::new(verifier.secret().clone()),
+            pkce_verifier: SecretString::from(verifier.secret().clone()),
         })
     }
 
@@ -193,7 +196,7 @@ impl OAuthClient {
             let result: TokenResult = self
                 .client
                 .exchange_code(code.clone())
-                .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose().clone()))
+                .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.expose_secret().to_owned()))
                 .set_redirect_uri(Cow::Borrowed(&redirect))
                 .request_async(&self.http)
                 .await;
@@ -208,7 +211,7 @@ impl OAuthClient {
 
     /// A new access token. Google usually sends no new refresh token: the one used is kept in the result.
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, GoogleError> {
-        let token = RefreshToken::new(refresh_token.expose().clone());
+        let token = RefreshToken::new(refresh_token.expose_secret().to_owned());
         let mut backoff = Backoff::new(&self.retry);
         let response = loop {
             let result: TokenResult = self
@@ -234,7 +237,7 @@ impl OAuthClient {
                 .http
                 .client
                 .post(self.revoke_url.clone())
-                .form(&[("token", token.expose().as_str())]);
+                .form(&[("token", token.expose_secret())]);
             let attempt = match transport::send_once(request).await {
                 Ok(raw) if raw.is_success() || is_oauth_error(&raw, "invalid_token") => Ok(raw),
                 Ok(raw) if raw.status >= 500 || raw.status == 429 => Err(transport::status_error(
@@ -264,7 +267,7 @@ impl OAuthClient {
                 .http
                 .client
                 .get(self.userinfo_url.clone())
-                .bearer_auth(access_token.expose());
+                .bearer_auth(access_token.expose_secret());
             let attempt = match transport::send_once(request).await {
                 Ok(raw) => transport::check_status(raw, false),
                 Err(e) => Err(e),
@@ -419,7 +422,7 @@ mod tests {
         assert_eq!(q["login_hint"], "a@example.com");
         assert_eq!(q["state"], request.state);
         assert!(!q.contains_key("client_secret"));
-        assert!(request.pkce_verifier.expose().len() >= 43);
+        assert!(request.pkce_verifier.expose_secret().len() >= 43);
         let other = client.authorize_url("http://app.test/cb", None).unwrap();
         assert_ne!(other.state, request.state, "state is random");
         assert!(!other.url.query_pairs().any(|(k, _)| k == "login_hint"));

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use crate::{
-    crypto::{Aad, Cipher, SecretString},
+    crypto::{Aad, Cipher, ExposeSecret, SecretString},
     entities::{enums::AccountStatus, google_accounts},
 };
 
@@ -57,12 +57,12 @@ pub fn encrypt_tokens(
     Ok(EncryptedTokens {
         access_token: cipher.encrypt_str(
             &access_token_aad(user_id, account_id),
-            tokens.access_token.expose(),
+            tokens.access_token.expose_secret(),
         )?,
         refresh_token: tokens
             .refresh_token
             .as_ref()
-            .map(|t| cipher.encrypt_str(&refresh_token_aad(user_id, account_id), t.expose()))
+            .map(|t| cipher.encrypt_str(&refresh_token_aad(user_id, account_id), t.expose_secret()))
             .transpose()?,
     })
 }
@@ -131,7 +131,12 @@ impl AccessTokens {
         let _guard = lock.lock().await;
         let account = self.load(account_id).await?;
         if let Some(current) = self.fresh_token(&account)?
-            && !bool::from(current.expose().as_bytes().ct_eq(rejected.expose().as_bytes()))
+            && !bool::from(
+                current
+                    .expose_secret()
+                    .as_bytes()
+                    .ct_eq(rejected.expose_secret().as_bytes()),
+            )
         {
             return Ok(current);
         }
@@ -246,7 +251,7 @@ impl AccessTokens {
                 let rotated = tokens
                     .refresh_token
                     .as_ref()
-                    .is_some_and(|new| new.expose() != refresh_token.expose());
+                    .is_some_and(|new| new.expose_secret() != refresh_token.expose_secret());
                 self.persist(account.id, account.user_id, &tokens, rotated)
                     .await?;
                 tracing::debug!(account_id = %account.id, "Google access token refreshed");

@@ -15,6 +15,7 @@ use tower_sessions::{
 use super::csrf::CsrfToken;
 use crate::{
     config::Settings,
+    crypto::ExposeSecret,
     session::{DbSessionStore, IDLE_TIMEOUT, TypedSession},
     state::AppState,
 };
@@ -70,7 +71,7 @@ pub async fn sync_csrf_cookie(
     let name = csrf_cookie_name(&state.settings);
     let presented = request_cookie(request.headers(), name).map(str::to_owned);
     let mut response = next.run(request).await;
-    let secret = state.settings.csrf_secret.expose().as_bytes();
+    let secret = state.settings.csrf_secret.expose_secret().as_bytes();
     let cookie = match TypedSession(session).csrf_binding().await {
         Ok(Some(binding)) => {
             let current = presented

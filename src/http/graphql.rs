@@ -5,7 +5,7 @@
 //! operation per request.
 
 use async_graphql::{
-    ServerError, Value,
+    Executor, ServerError, Value,
     http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
 };
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
@@ -23,8 +23,9 @@ use tower_sessions::Session;
 
 use super::{cookies, csrf::CsrfToken, guards, headers::graphiql_csp};
 use crate::{
+    crypto::ExposeSecret,
     error::AppError,
-    graphql::ClientInfo,
+    graphql::{ClientInfo, introspection::Introspection},
     schema::ChronosSchema,
     session::{TypedSession, Viewer},
     state::AppState,
@@ -78,7 +79,7 @@ async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !CsrfToken::verify(
-            state.settings.csrf_secret.expose().as_bytes(),
+            state.settings.csrf_secret.expose_secret().as_bytes(),
             &binding,
             presented,
         ) {
@@ -180,20 +181,35 @@ pub async fn graphql_post(
     let mut request = request;
     request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
-    let mut response = schema.execute(request).await;
+    let executor = Introspection::new(schema, state.settings.graphql.introspection);
+    let mut response = executor.execute(request).await;
     label_uncoded_errors(&mut response.errors);
     axum::Json(response).into_response()
 }
 
-/// Errors raised before any resolver ran (syntax, validation, depth and complexity limits) have no code
-/// of their own: they are the client's to fix.
+/// Errors with no code of their own: raised before any resolver ran (syntax, validation, depth and
+/// complexity limits) or while a resolver read its arguments, they are the client's to fix; anything else
+/// is a server fault, logged here and answered as `INTERNAL` without its details.
 fn label_uncoded_errors(errors: &mut [ServerError]) {
     for error in errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
+        if extensions.get("code").is_some() {
+            continue;
+        }
+        if is_client_error(&error.path, &error.message) {
             extensions.set("code", Value::from("BAD_USER_INPUT"));
+        } else {
+            tracing::error!(message = %error.message, path = ?error.path, "uncoded error in a resolver");
+            extensions.set("code", Value::from("INTERNAL"));
+            error.message = "internal error".to_owned();
         }
     }
+}
+
+/// Requests fail before execution with no path; an argument that does not parse fails at execution with
+/// async-graphql's "Failed to parse" message.
+fn is_client_error(path: &[async_graphql::PathSegment], message: &str) -> bool {
+    path.is_empty() || message.starts_with("Failed to parse")
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -231,7 +247,8 @@ pub async fn graphql_ws(
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
                 let data = crate::schema::request_data(&state, viewer);
-                GraphQLWebSocket::new_with_pair(&mut sink, stream, schema, protocol)
+                let executor = Introspection::new(schema, state.settings.graphql.introspection);
+                GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
                     .serve()
                     .await;
@@ -246,4 +263,65 @@ pub async fn graphql_ws(
                 let _ = sink.close().await;
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{PathSegment, Pos};
+
+    use super::*;
+
+    fn labelled(error: ServerError) -> ServerError {
+        let mut errors = [error];
+        label_uncoded_errors(&mut errors);
+        let [error] = errors;
+        error
+    }
+
+    fn code(error: &ServerError) -> Option<String> {
+        match error.extensions.as_ref()?.get("code")? {
+            Value::String(code) => Some(code.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn errors_before_execution_are_the_clients() {
+        let error = labelled(ServerError::new(
+            "Unknown field \"nope\"",
+            Some(Pos { line: 1, column: 3 }),
+        ));
+        assert_eq!(code(&error).as_deref(), Some("BAD_USER_INPUT"));
+        assert_eq!(error.message, "Unknown field \"nope\"");
+    }
+
+    #[test]
+    fn arguments_that_do_not_parse_are_the_clients() {
+        let mut error = ServerError::new("Failed to parse \"Date\": expected a date as yyyy-mm-dd", None);
+        error.path = vec![PathSegment::Field("todos".into())];
+        let error = labelled(error);
+        assert_eq!(code(&error).as_deref(), Some("BAD_USER_INPUT"));
+    }
+
+    #[test]
+    fn other_uncoded_resolver_errors_are_internal_and_say_nothing() {
+        let mut error = ServerError::new("Data `chronos::session::TypedSession` does not exist.", None);
+        error.path = vec![PathSegment::Field("signOut".into())];
+        let error = labelled(error);
+        assert_eq!(code(&error).as_deref(), Some("INTERNAL"));
+        assert_eq!(error.message, "internal error");
+    }
+
+    #[test]
+    fn coded_errors_keep_their_code() {
+        let mut error = ServerError::new("not found", None);
+        error.path = vec![PathSegment::Field("event".into())];
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("code", Value::from("NOT_FOUND"));
+        let error = labelled(error);
+        assert_eq!(code(&error).as_deref(), Some("NOT_FOUND"));
+        assert_eq!(error.message, "not found");
+    }
 }

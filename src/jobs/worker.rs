@@ -107,6 +107,9 @@ struct Worker<S> {
     stop: CancellationToken,
 }
 
+/// Lease renewals per lease length.
+const HEARTBEATS_PER_LEASE: u32 = 5;
+
 /// Stored in `last_error` of a job whose last attempt's worker vanished.
 const ABANDONED: &str = "its worker stopped during the last attempt (the lease expired)";
 
@@ -195,13 +198,14 @@ impl<S: JobContext> Worker<S> {
         reschedule(db, job, run_at, failure.message()).await
     }
 
-    /// Extends the lease every third of it. Returns only when the lease is lost: taken over, or
-    /// unrenewable (database unreachable) until it ran out.
+    /// Extends the lease every fifth of it, so a slow database or a busy machine has four chances before
+    /// the lease runs out. Returns only when the lease is lost: taken over, or unrenewable (database
+    /// unreachable) until it ran out.
     async fn heartbeat(&self, job: &jobs::Model) {
         let lease = self.config.lease;
         let mut held_until = Instant::now() + lease;
         loop {
-            tokio::time::sleep(lease / 3).await;
+            tokio::time::sleep(lease / HEARTBEATS_PER_LEASE).await;
             let asked = Instant::now();
             match extend_lease(self.state.db(), job, lease).await {
                 Ok(true) => held_until = asked + lease,

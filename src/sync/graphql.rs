@@ -1,12 +1,17 @@
 //! GraphQL types, loaders and resolvers of sync configs and their run history. Resolvers parse, call
 //! [`super::configs`] / [`super::runs`] with the signed-in user, and map.
 
-use crate::graphql::scalars::DateTime as GqlDateTime;
+pub mod progress;
+
+use crate::graphql::{
+    ContextExt as _, RelayEdge, change, decode_after, encode_cursor, parse_id, relay_page,
+    scalars::DateTime as GqlDateTime,
+};
 use std::collections::HashMap;
 
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
-    connection::{CursorType, OpaqueCursor, PageInfo},
+    connection::PageInfo,
     dataloader::{DataLoader, Loader},
 };
 use chrono::Utc;
@@ -15,10 +20,9 @@ use uuid::Uuid;
 
 use super::{
     configs::{self, NewSyncConfig, PrivacyChoice, SyncConfigChanges},
-    runs::{self, RunCursor},
+    history::{self, RunCursor},
 };
 use crate::{
-    accounts::parse_id,
     calendars::{Calendar, CalendarLoader},
     entities::{
         enums::{
@@ -28,8 +32,6 @@ use crate::{
         sync_configs, sync_runs,
     },
     error::AppError,
-    session::Viewer,
-    state::AppState,
 };
 
 /// Which way a sync config copies events.
@@ -203,6 +205,18 @@ pub struct SyncRunEdge {
     pub node: SyncRun,
 }
 
+impl RelayEdge for SyncRunEdge {
+    type Node = SyncRun;
+
+    fn new(cursor: String, node: SyncRun) -> Self {
+        Self { cursor, node }
+    }
+
+    fn cursor(&self) -> &String {
+        &self.cursor
+    }
+}
+
 /// A page of runs, newest first (Relay connection).
 #[derive(SimpleObject)]
 pub struct SyncRunConnection {
@@ -304,8 +318,16 @@ impl SyncConfig {
 
     /// The newest run, if any.
     async fn last_run(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<SyncRun>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(runs::latest(&state.db, self.0.id).await?.map(SyncRun::from))
+        let latest = match ctx.data_opt::<LatestRunLoader>() {
+            Some(loader) => loader.0.load_one(self.0.id).await?,
+            None => {
+                LatestRunLoader::new(ctx.state()?.db.clone())
+                    .0
+                    .load_one(self.0.id)
+                    .await?
+            }
+        };
+        Ok(latest.map(SyncRun::from))
     }
 
     /// When the config was created.
@@ -348,12 +370,35 @@ impl SyncConfigLoader {
         let loaded = match ctx.data_opt::<SyncConfigLoader>() {
             Some(loader) => loader.0.load_one(id).await?,
             None => {
-                let user_id = ctx.data::<Viewer>()?.require_user()?;
-                let state = ctx.data::<AppState>()?;
+                let user_id = ctx.user_id()?;
+                let state = ctx.state()?;
                 Self::new(state.db.clone(), user_id).0.load_one(id).await?
             }
         };
         Ok(loaded.map(SyncConfig))
+    }
+}
+
+/// Loads the newest run of sync configs by config id. Only reached through a config the viewer owns.
+pub struct LatestRunsByConfig {
+    db: DatabaseConnection,
+}
+
+impl Loader<Uuid> for LatestRunsByConfig {
+    type Value = sync_runs::Model;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, sync_runs::Model>, Self::Error> {
+        Ok(history::latest_of_many(&self.db, keys).await?)
+    }
+}
+
+/// Per-request loader of `SyncConfig.lastRun`: a page of configs costs two statements, not one per config.
+pub struct LatestRunLoader(DataLoader<LatestRunsByConfig>);
+
+impl LatestRunLoader {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self(DataLoader::new(LatestRunsByConfig { db }, tokio::spawn))
     }
 }
 
@@ -424,20 +469,12 @@ pub struct UpdateSyncConfigInput {
     pub interval_minutes: MaybeUndefined<i32>,
 }
 
-fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 /// A run is a flat row of scalars read by the page's one query (no nested resolvers to multiply), so a
 /// page costs its selection once plus one per run: a full page of 100 with every field fits the budget.
 fn runs_complexity(first: Option<i32>, child_complexity: usize) -> usize {
     let size = first
-        .unwrap_or(runs::DEFAULT_PAGE_SIZE)
-        .clamp(1, runs::MAX_PAGE_SIZE);
+        .unwrap_or(history::DEFAULT_PAGE_SIZE)
+        .clamp(1, history::MAX_PAGE_SIZE);
     usize::try_from(size)
         .unwrap_or(1)
         .saturating_add(child_complexity)
@@ -450,8 +487,8 @@ pub struct SyncQuery;
 impl SyncQuery {
     /// The signed-in user's sync configs, oldest first.
     async fn sync_configs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SyncConfig>> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         Ok(configs::list(&state.db, user_id)
             .await?
             .into_iter()
@@ -461,8 +498,8 @@ impl SyncQuery {
 
     /// One sync config of the signed-in user; NOT_FOUND when it does not exist or is another user's.
     async fn sync_config(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<SyncConfig>> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let id = parse_id(&id, "sync config")?;
         Ok(Some(SyncConfig(
             configs::find_owned(&state.db, user_id, id).await?,
@@ -478,36 +515,18 @@ impl SyncQuery {
         #[graphql(desc = "Page size: 1 to 100, default 20.")] first: Option<i32>,
         #[graphql(desc = "A cursor from a previous page: continue with older runs.")] after: Option<String>,
     ) -> async_graphql::Result<SyncRunConnection> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let config_id = parse_id(&config_id, "sync config")?;
-        let first = runs::page_size(first)?;
-        let after = after
-            .as_deref()
-            .map(|cursor| {
-                OpaqueCursor::<RunCursor>::decode_cursor(cursor)
-                    .map(|cursor| cursor.0)
-                    .map_err(|_| AppError::bad_input("after", "not a cursor of this connection"))
-            })
-            .transpose()?;
-        let page = runs::page(&state.db, user_id, config_id, first, after).await?;
-        let edges: Vec<SyncRunEdge> = page
+        let first = history::page_size(first)?;
+        let after = decode_after::<RunCursor>(after.as_deref())?;
+        let page = history::page(&state.db, user_id, config_id, first, after).await?;
+        let nodes = page
             .runs
             .into_iter()
-            .map(|(cursor, run)| SyncRunEdge {
-                cursor: OpaqueCursor(cursor).encode_cursor(),
-                node: SyncRun::from(run),
-            })
-            .collect();
-        Ok(SyncRunConnection {
-            page_info: crate::graphql::page_info(
-                edges.first().map(|edge| &edge.cursor),
-                edges.last().map(|edge| &edge.cursor),
-                after.is_some(),
-                page.has_next_page,
-            ),
-            edges,
-        })
+            .map(|(cursor, run)| (encode_cursor(cursor), SyncRun::from(run)));
+        let (edges, page_info) = relay_page(nodes, after.is_some(), page.has_next_page);
+        Ok(SyncRunConnection { edges, page_info })
     }
 }
 
@@ -524,8 +543,8 @@ impl SyncMutation {
         ctx: &Context<'_>,
         input: CreateSyncConfigInput,
     ) -> async_graphql::Result<SyncConfig> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let new = NewSyncConfig {
             source_calendar_id: parse_id(&input.source_calendar_id, "calendar")?,
             destination_calendar_id: parse_id(&input.destination_calendar_id, "calendar")?,
@@ -551,18 +570,18 @@ impl SyncMutation {
         id: ID,
         input: UpdateSyncConfigInput,
     ) -> async_graphql::Result<SyncConfig> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let id = parse_id(&id, "sync config")?;
         let changes = SyncConfigChanges {
             lookahead_days: input.lookahead_days,
             lookback_days: input.lookback_days,
             privacy: input.privacy.map(PrivacyChoice::from),
             reverse_privacy: input.reverse_privacy.map(PrivacyChoice::from),
-            destination_color_id: maybe(input.destination_color_id),
-            reverse_color_id: maybe(input.reverse_color_id),
+            destination_color_id: change(input.destination_color_id),
+            reverse_color_id: change(input.reverse_color_id),
             enabled: input.enabled,
-            interval_minutes: maybe(input.interval_minutes),
+            interval_minutes: change(input.interval_minutes),
         };
         Ok(SyncConfig(
             configs::update(&state.db, user_id, id, changes, Utc::now()).await?,
@@ -582,8 +601,8 @@ impl SyncMutation {
         )]
         remove_mirrors: Option<bool>,
     ) -> async_graphql::Result<bool> {
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
-        let state = ctx.data::<AppState>()?;
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
         let id = parse_id(&id, "sync config")?;
         configs::delete(state, user_id, id, remove_mirrors.unwrap_or(false)).await?;
         Ok(true)

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
 use serde_json::json;
 
-use super::{configs, run};
+use super::{configs, runner};
 use crate::{
     entities::{
         enums::{SyncConfigStatus, SyncTrigger},
@@ -50,7 +50,7 @@ pub async fn enqueue_due(state: &AppState, now: DateTime<Utc>) -> AppResult<usiz
         .await?;
     let mut queued = 0;
     for config in due {
-        let runnable = run::runnable(&state.db, &config).await?;
+        let runnable = runner::runnable(&state.db, &config).await?;
         let next = configs::schedule(true, config.interval_minutes, now);
         let txn = crate::db::begin_write(&state.db).await?;
         let taken = sync_configs::Entity::update_many()
@@ -62,7 +62,7 @@ pub async fn enqueue_due(state: &AppState, now: DateTime<Utc>) -> AppResult<usiz
             .rows_affected
             == 1;
         if taken && runnable {
-            run::enqueue(&txn, config.id, SyncTrigger::Scheduled, false).await?;
+            runner::enqueue(&txn, config.id, SyncTrigger::Scheduled, false).await?;
             queued += 1;
         }
         txn.commit().await?;

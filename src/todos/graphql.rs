@@ -1,15 +1,15 @@
 //! GraphQL types and resolvers of the todos domain. Resolvers parse, call [`UserTodos`], and map.
 
-use crate::graphql::scalars::DateTime as GqlDateTime;
+use crate::graphql::{
+    ContextExt as _, RelayEdge, change, decode_after, encode_cursor, id_of, parse_id, relay_page,
+    scalars::{Date, DateTime as GqlDateTime},
+};
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, InputValueError, InputValueResult, MaybeUndefined, Object,
-    Scalar, ScalarType, SimpleObject, Value,
-    connection::{CursorType, OpaqueCursor, PageInfo},
-    dataloader::DataLoader,
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
+    connection::PageInfo, dataloader::DataLoader,
 };
-use chrono::NaiveDate;
 use uuid::Uuid;
 
 use super::{
@@ -23,30 +23,7 @@ use super::{
 use crate::{
     entities::enums::Priority as DbPriority,
     error::{AppError, AppResult},
-    session::Viewer,
-    state::AppState,
 };
-
-/// A calendar day without a time or zone, `yyyy-mm-dd`. Shared by todos and events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Date(pub NaiveDate);
-
-/// A calendar day without a time or zone: `yyyy-mm-dd`.
-#[Scalar(name = "Date")]
-impl ScalarType for Date {
-    fn parse(value: Value) -> InputValueResult<Self> {
-        match &value {
-            Value::String(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(Date)
-                .map_err(|_| InputValueError::custom("expected a date as yyyy-mm-dd")),
-            _ => Err(InputValueError::expected_type(value)),
-        }
-    }
-
-    fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
-    }
-}
 
 /// How important a todo is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -191,6 +168,18 @@ pub struct TodoEdge {
     pub node: Todo,
 }
 
+impl RelayEdge for TodoEdge {
+    type Node = Todo;
+
+    fn new(cursor: String, node: Todo) -> Self {
+        Self { cursor, node }
+    }
+
+    fn cursor(&self) -> &String {
+        &self.cursor
+    }
+}
+
 /// A page of todos (Relay connection).
 #[derive(SimpleObject)]
 pub struct TodoConnection {
@@ -256,27 +245,8 @@ pub struct UpdateTodoInput {
     pub completed: Option<bool>,
 }
 
-fn id_of(id: Uuid) -> ID {
-    ID(id.to_string())
-}
-
-/// A malformed id is reported like a missing one.
-fn parse_id(id: &ID, what: &'static str) -> AppResult<Uuid> {
-    Uuid::parse_str(id.as_str()).map_err(|_| AppError::NotFound(what))
-}
-
 fn user_todos(ctx: &Context<'_>) -> async_graphql::Result<UserTodos> {
-    let user_id = ctx.data::<Viewer>()?.require_user()?;
-    let state = ctx.data::<AppState>()?;
-    Ok(UserTodos::for_user(state, user_id))
-}
-
-fn maybe<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(value) => Some(Some(value)),
-    }
+    Ok(UserTodos::for_user(ctx.state()?, ctx.user_id()?))
 }
 
 /// The cost of a page: its size times the cost of one todo, so the schema's complexity limit bounds it.
@@ -328,32 +298,14 @@ impl TodosQuery {
             due_before: due_before.map(|t| t.0),
         };
         let first = validate::page_size(first)?;
-        let after = after
-            .as_deref()
-            .map(|cursor| {
-                OpaqueCursor::<TodoCursor>::decode_cursor(cursor)
-                    .map(|cursor| cursor.0)
-                    .map_err(|_| AppError::bad_input("after", "not a cursor of this connection"))
-            })
-            .transpose()?;
+        let after = decode_after::<TodoCursor>(after.as_deref())?;
         let page = todos.page(&filter, first, after).await?;
-        let edges: Vec<TodoEdge> = page
+        let nodes = page
             .todos
             .into_iter()
-            .map(|(cursor, todo)| TodoEdge {
-                cursor: OpaqueCursor(cursor).encode_cursor(),
-                node: Todo::from(todo),
-            })
-            .collect();
-        Ok(TodoConnection {
-            page_info: crate::graphql::page_info(
-                edges.first().map(|edge| &edge.cursor),
-                edges.last().map(|edge| &edge.cursor),
-                after.is_some(),
-                page.has_next_page,
-            ),
-            edges,
-        })
+            .map(|(cursor, todo)| (encode_cursor(cursor), Todo::from(todo)));
+        let (edges, page_info) = relay_page(nodes, after.is_some(), page.has_next_page);
+        Ok(TodoConnection { edges, page_info })
     }
 }
 
@@ -383,7 +335,7 @@ impl TodosMutation {
         let todos = user_todos(ctx)?;
         let changes = ListChanges {
             name: input.name,
-            color: maybe(input.color),
+            color: change(input.color),
             position: input.position,
         };
         let list = todos.update_list(parse_id(&id, "todo list")?, changes).await?;
@@ -426,9 +378,9 @@ impl TodosMutation {
                 .map(|id| parse_id(id, "todo list"))
                 .transpose()?,
             title: input.title,
-            notes: maybe(input.notes),
-            due_date: maybe(input.due_date).map(|date| date.map(|date| date.0)),
-            due_at: maybe(input.due_at.map_value(|t| t.0)),
+            notes: change(input.notes),
+            due_date: change(input.due_date).map(|date| date.map(|date| date.0)),
+            due_at: change(input.due_at.map_value(|t| t.0)),
             priority: input.priority.map(DbPriority::from),
             completed: input.completed,
         };

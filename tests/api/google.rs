@@ -8,7 +8,7 @@ use std::{
 
 use chrono::Utc;
 use chronos::{
-    crypto::{Cipher, KeyRing, SecretString},
+    crypto::{Cipher, ExposeSecret, KeyRing, SecretString},
     entities::{enums::AccountStatus, google_accounts, users},
     google::{
         AccessTokens, BatchRequest, CalendarClient, CalendarClientOptions, CallCounter, DeleteOutcome, Event,
@@ -81,7 +81,7 @@ impl Google {
     /// Creates the account and returns a direct access token.
     fn account(&self, email: &str) -> SecretString {
         self.emu.emulator.create_account(email, Some("Test User"));
-        SecretString::new(self.emu.emulator.issue_access_token(email).expect("token"))
+        SecretString::from(self.emu.emulator.issue_access_token(email).expect("token"))
     }
 
     async fn control(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
@@ -210,10 +210,16 @@ async fn oauth_round_trip_with_pkce_userinfo_refresh_and_revoke() {
     assert_eq!(info.name.as_deref(), Some("Alice Doe"));
 
     let refreshed = oauth.refresh(&refresh_token).await.expect("refresh");
-    assert_ne!(refreshed.access_token.expose(), tokens.access_token.expose());
+    assert_ne!(
+        refreshed.access_token.expose_secret(),
+        tokens.access_token.expose_secret()
+    );
     assert_eq!(
-        refreshed.refresh_token.as_ref().map(|t| t.expose().clone()),
-        Some(refresh_token.expose().clone()),
+        refreshed
+            .refresh_token
+            .as_ref()
+            .map(|t| t.expose_secret().to_owned()),
+        Some(refresh_token.expose_secret().to_owned()),
         "Google sends no new refresh token: the old one is kept"
     );
     let counter = CallCounter::new();
@@ -712,7 +718,7 @@ async fn concurrent_callers_on_an_expired_token_share_one_refresh() {
     let mut seen = HashSet::new();
     for task in tasks {
         let token = task.await.expect("task").expect("access token");
-        seen.insert(token.expose().clone());
+        seen.insert(token.expose_secret().to_owned());
     }
     assert_eq!(
         g.route_count(ROUTE_TOKEN).await - before,
@@ -720,12 +726,12 @@ async fn concurrent_callers_on_an_expired_token_share_one_refresh() {
         "exactly one refresh request"
     );
     assert_eq!(seen.len(), 1, "every caller got the refreshed token");
-    assert!(!seen.contains(tokens.access_token.expose()));
+    assert!(!seen.contains(tokens.access_token.expose_secret()));
     let row = store.row(account_id).await;
     assert!(row.access_token_expires_at.expect("expiry") > Utc::now() + chrono::Duration::minutes(50));
     assert_ne!(
         row.access_token.as_deref(),
-        Some(tokens.access_token.expose().as_bytes()),
+        Some(tokens.access_token.expose_secret().as_bytes()),
         "stored encrypted"
     );
 
@@ -829,7 +835,7 @@ async fn a_revoked_grant_marks_the_account_and_reconnecting_restores_it() {
         .expect("store tokens");
     assert_eq!(store.row(account_id).await.status, AccountStatus::Active);
     let token = access.access_token(account_id).await.expect("token");
-    assert_eq!(token.expose(), fresh.access_token.expose());
+    assert_eq!(token.expose_secret(), fresh.access_token.expose_secret());
     assert_eq!(
         access
             .store_tokens(account_id, Uuid::now_v7(), &fresh)

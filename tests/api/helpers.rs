@@ -11,6 +11,7 @@ use std::{
 use chronos::{
     app::Application,
     config::{GoogleSettings, Settings},
+    crypto::ExposeSecret,
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use reqwest::{Client, Response, StatusCode, cookie::CookieStore, cookie::Jar, header};
@@ -182,6 +183,47 @@ impl TestApp {
         Self::browser(address, server)
     }
 
+    /// Spawns as a production deployment would run: every setting read by `Settings::from_vars` with
+    /// `ENVIRONMENT=production` (so the production defaults apply), on the test database, secrets and
+    /// emulator, behind `PUBLIC_URL=https://chronos.test`, with rate limits off; `vars` add to or override
+    /// those variables.
+    pub async fn spawn_production(vars: &[(&str, &str)]) -> Self {
+        let extra: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn_with(move |settings| {
+            let google = &settings.google;
+            let mut map: std::collections::HashMap<String, String> = [
+                ("ENVIRONMENT", "production".to_string()),
+                ("DATABASE_URL", settings.database_url.clone()),
+                ("BIND_ADDR", "127.0.0.1:0".to_string()),
+                ("PUBLIC_URL", "https://chronos.test".to_string()),
+                ("COOKIE_SECURE", "true".to_string()),
+                ("ENCRYPTION_KEYS", settings.encryption_keys.to_env_string()),
+                ("CSRF_SECRET", settings.csrf_secret.expose_secret().to_string()),
+                ("GOOGLE_CLIENT_ID", google.client_id.clone().unwrap_or_default()),
+                (
+                    "GOOGLE_CLIENT_SECRET",
+                    google
+                        .client_secret
+                        .as_ref()
+                        .map(|s| s.expose_secret().to_string())
+                        .unwrap_or_default(),
+                ),
+                ("GOOGLE_ACCOUNTS_URL", google.accounts_url.to_string()),
+                ("GOOGLE_OAUTH_URL", google.oauth_url.to_string()),
+                ("GOOGLE_API_URL", google.api_url.to_string()),
+                ("RATE_LIMIT_SIGNIN_PER_MIN", "0".to_string()),
+                ("RATE_LIMIT_API_PER_MIN", "0".to_string()),
+                ("CHRONOS_DATA_DIR", settings.data_dir.display().to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            map.extend(extra);
+            *settings = Settings::from_vars(&map).expect("production settings");
+        })
+        .await
+    }
+
     fn browser(address: String, server: Arc<Server>) -> Self {
         let jar = Arc::new(Jar::default());
         let client = Client::builder()
@@ -220,6 +262,19 @@ impl TestApp {
             .as_ref()
             .map(|r| r.state.statements.get())
             .unwrap_or_default()
+    }
+
+    /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
+    pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
+        let state = self
+            .server
+            .running
+            .lock()
+            .await
+            .as_ref()
+            .map(|running| running.state.clone())
+            .expect("server running");
+        wait_for_progress_subscribers(&state, at_least).await;
     }
 
     pub fn settings(&self) -> &Settings {
@@ -392,4 +447,19 @@ pub fn location(response: &Response) -> String {
 /// The `extensions.code` of the first error of a GraphQL response.
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// Waits (up to 10 s) until `at_least` progress subscribers on the instance of `state` would receive a
+/// message published now: a subscription is live once its stream is registered with the bus (and, on
+/// PostgreSQL, the bus listens).
+pub async fn wait_for_progress_subscribers(state: &chronos::state::AppState, at_least: usize) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while state.progress.live_subscribers() < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} live progress subscribers, expected {at_least}",
+            state.progress.live_subscribers()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }

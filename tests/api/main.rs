@@ -1,6 +1,7 @@
 //! The one integration-test binary: every test drives a real server over HTTP.
 
 mod accounts;
+mod architecture;
 mod calendars;
 mod demo;
 mod events;

@@ -7,17 +7,21 @@ use crate::helpers::TestApp;
 const NESTED: &str = "query($min: DateTime!, $max: DateTime!) {
   accounts { id calendars { id summary } }
   todoLists { id todos { id title } }
-  syncConfigs { id source { id } destination { id } }
+  syncConfigs { id source { id } destination { id } lastRun { id status } }
   events(timeMin: $min, timeMax: $max, first: 100) { edges { node { id calendar { id summary } } } }
 }";
 
 /// Each nested path on its own, so a failure names the field that queries per row.
-const PARTS: [(&str, &str); 3] = [
+const PARTS: [(&str, &str); 4] = [
     ("accounts -> calendars", "{ accounts { id calendars { id } } }"),
     ("todoLists -> todos", "{ todoLists { id todos { id } } }"),
     (
         "syncConfigs -> calendars",
         "{ syncConfigs { id source { id } destination { id } } }",
+    ),
+    (
+        "syncConfigs -> lastRun",
+        "{ syncConfigs { id lastRun { id status } } }",
     ),
 ];
 
@@ -101,11 +105,21 @@ impl TestApp {
         let calendars = self.writable_calendars().await;
         self.create_events(&calendars, 1).await;
         for pair in calendars.windows(2) {
-            self.graphql(
-                "mutation($s: ID!, $d: ID!) { createSyncConfig(input: { sourceCalendarId: $s, destinationCalendarId: $d, direction: ONE_WAY }) { id } }",
-                json!({ "s": pair[0], "d": pair[1] }),
-            )
-            .await;
+            // A pair seen in an earlier round already has its config (the create answers CONFLICT).
+            let created = self
+                .graphql(
+                    "mutation($s: ID!, $d: ID!) { createSyncConfig(input: { sourceCalendarId: $s, destinationCalendarId: $d, direction: ONE_WAY }) { id } }",
+                    json!({ "s": pair[0], "d": pair[1] }),
+                )
+                .await;
+            if let Some(config_id) = created["data"]["createSyncConfig"]["id"].as_str() {
+                // A queued run (no workers here), so `lastRun` has something to load.
+                self.data(
+                    "mutation($id: ID!) { triggerSync(configId: $id) { id } }",
+                    json!({ "id": config_id }),
+                )
+                .await;
+            }
         }
     }
 }
@@ -164,5 +178,16 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
     assert!(count(&large_data, &["accounts"]) > count(&small_data, &["accounts"]));
     assert!(count(&large_data, &["todoLists"]) > count(&small_data, &["todoLists"]));
     assert!(count(&large_data, &["syncConfigs"]) > count(&small_data, &["syncConfigs"]));
+    let last_runs = large_data["syncConfigs"]
+        .as_array()
+        .expect("configs")
+        .iter()
+        .filter(|config| config["lastRun"]["status"] == "QUEUED")
+        .count();
+    assert_eq!(
+        last_runs,
+        count(&large_data, &["syncConfigs"]),
+        "every config shows its queued run"
+    );
     assert!(count(&large_data, &["events", "edges"]) > count(&small_data, &["events", "edges"]));
 }

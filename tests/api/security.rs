@@ -7,6 +7,8 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, error_code};
 
+mod production;
+
 const ME: &str = r#"{"query":"{ me { id } }"}"#;
 
 async fn post_me(app: &TestApp, headers: &[(&str, String)]) -> reqwest::Response {

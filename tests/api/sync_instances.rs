@@ -7,12 +7,13 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{TimeDelta, Utc};
 use chronos::{
     app::Application,
+    crypto::ExposeSecret,
     entities::{
         enums::{JobStatus, SyncRunStatus, SyncTrigger},
         jobs, sync_configs, sync_runs,
     },
     state::AppState,
-    sync::{run::RUN_KIND, schedule},
+    sync::{runner::RUN_KIND, schedule},
 };
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -170,7 +171,8 @@ async fn sync_progress_streams_the_phases_to_the_owner_only() {
         (Some("theirs"), Some("complete"))
     );
     subscribe(&mut stranger, "mine", None).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // "one", "all" and "mine" are live before the run starts.
+    world.app.wait_for_progress_subscribers(3).await;
 
     let run = world.trigger(&config, false).await;
     let progress = progress_until_done(&mut one, "one").await;
@@ -198,6 +200,42 @@ async fn sync_progress_streams_the_phases_to_the_owner_only() {
     assert!(
         receive(&mut stranger, Duration::from_millis(500)).await.is_none(),
         "another user's run is not shown"
+    );
+
+    // The control on the same stream: the stranger's own run is shown, and nothing came before it.
+    world
+        .app
+        .emulator()
+        .create_calendar("other@example.com", "Copies", Some("UTC"))
+        .expect("calendar");
+    let account = other.accounts().await[0]["id"].clone();
+    let listed = other
+        .data(
+            "mutation($id: ID!) { refreshCalendars(accountId: $id) { id primary } }",
+            json!({ "id": account }),
+        )
+        .await;
+    let listed = listed["refreshCalendars"].as_array().expect("calendars").clone();
+    let calendar =
+        |primary: bool| listed.iter().find(|c| c["primary"] == primary).expect("calendar")["id"].clone();
+    let own_config = other
+        .data(
+            "mutation($s: ID!, $d: ID!) { createSyncConfig(input: { sourceCalendarId: $s, destinationCalendarId: $d, direction: ONE_WAY }) { id } }",
+            json!({ "s": calendar(true), "d": calendar(false) }),
+        )
+        .await["createSyncConfig"]["id"]
+        .clone();
+    let own_run = other
+        .data(
+            "mutation($id: ID!) { triggerSync(configId: $id) { id } }",
+            json!({ "id": own_config }),
+        )
+        .await["triggerSync"]["id"]
+        .clone();
+    let own_progress = progress_until_done(&mut stranger, "mine").await;
+    assert!(
+        own_progress.iter().all(|p| p["runId"] == own_run),
+        "{own_progress:#?}"
     );
     world.idle().await;
 }
@@ -258,20 +296,19 @@ async fn second_instance(
     (address, state, stop)
 }
 
+/// LISTEN/NOTIFY across instances.
 #[tokio::test]
-async fn a_subscriber_on_another_instance_sees_the_run() {
-    if !on_postgres() {
-        eprintln!("skipped: needs TEST_DATABASE_URL (LISTEN/NOTIFY across instances)");
-        return;
-    }
+#[ignore = "needs TEST_DATABASE_URL (CI runs it in its PostgreSQL pass)"]
+async fn postgres_only_a_subscriber_on_another_instance_sees_the_run() {
+    assert!(on_postgres(), "run with TEST_DATABASE_URL");
     let world = World::new().await;
     let config = world.config("ONE_WAY", json!({})).await;
     world.insert(SOURCE, timed("Across", hour(1, 9))).await;
     // Instance B runs no jobs: the run executes on A, the subscriber listens on B.
-    let (b, _, _stop) = second_instance(&world.app, false).await;
+    let (b, b_state, _stop) = second_instance(&world.app, false).await;
     let mut socket = connect(&world.app, &b).await;
     subscribe(&mut socket, "b", Some(&config)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::helpers::wait_for_progress_subscribers(&b_state, 1).await;
     let run = world.trigger(&config, false).await;
     let progress = progress_until_done(&mut socket, "b").await;
     assert_eq!(
@@ -284,12 +321,11 @@ async fn a_subscriber_on_another_instance_sees_the_run() {
     world.idle().await;
 }
 
+/// Two instances on one PostgreSQL.
 #[tokio::test]
-async fn two_instances_run_each_due_config_exactly_once() {
-    if !on_postgres() {
-        eprintln!("skipped: needs TEST_DATABASE_URL (two instances on one PostgreSQL)");
-        return;
-    }
+#[ignore = "needs TEST_DATABASE_URL (CI runs it in its PostgreSQL pass)"]
+async fn postgres_only_two_instances_run_each_due_config_exactly_once() {
+    assert!(on_postgres(), "run with TEST_DATABASE_URL");
     let world = World::new().await;
     // Twenty configs, each from its own calendar, all due now.
     for i in 0..20 {
@@ -433,11 +469,11 @@ async fn spawn_binary(app: &TestApp) -> Child {
                 .google
                 .client_secret
                 .as_ref()
-                .map(|s| s.expose().clone())
+                .map(|s| s.expose_secret().to_owned())
                 .unwrap_or_default(),
         )
         .env("ENCRYPTION_KEYS", settings.encryption_keys.to_env_string())
-        .env("CSRF_SECRET", settings.csrf_secret.expose())
+        .env("CSRF_SECRET", settings.csrf_secret.expose_secret())
         .env("SCHEDULER_ENABLED", "true")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())

@@ -1166,7 +1166,7 @@ async fn the_mass_delete_limits_follow_the_settings() {
 
 #[tokio::test]
 async fn quiet_runs_skip_planning_only_while_nothing_changed() {
-    use chronos::sync::run::quiet::{MARGIN, unchanged_since_last_run};
+    use chronos::sync::runner::quiet::{MARGIN, unchanged_since_last_run};
 
     let world = World::new().await;
     let config = world.config("ONE_WAY", json!({ "lookaheadDays": 30 })).await;

@@ -1,18 +1,12 @@
 //! GraphQL of sync runs in motion: `triggerSync` and the `syncProgress` subscription.
 
-use crate::graphql::scalars::DateTime as GqlDateTime;
+use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime};
 use async_graphql::{Context, Enum, ID, Object, SimpleObject, Subscription};
-use futures::{Stream, stream};
-use tokio::sync::broadcast::error::RecvError;
-use uuid::Uuid;
+use futures::{Stream, StreamExt as _};
 
-use super::{SyncRun, configs, run};
-use crate::{
-    accounts::parse_id,
-    progress::{self, Progress},
-    session::Viewer,
-    state::AppState,
-};
+use super::SyncRun;
+use crate::progress::{self, Progress};
+use crate::sync::{configs, runner};
 
 /// Where a sync run is.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
@@ -91,10 +85,10 @@ impl SyncRunMutation {
         config_id: ID,
         #[graphql(default_with = "Some(false)")] allow_mass_delete: Option<bool>,
     ) -> async_graphql::Result<SyncRun> {
-        let state = ctx.data::<AppState>()?;
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
+        let state = ctx.state()?;
+        let user_id = ctx.user_id()?;
         let config_id = parse_id(&config_id, "sync config")?;
-        let run = run::trigger(state, user_id, config_id, allow_mass_delete.unwrap_or(false)).await?;
+        let run = runner::trigger(state, user_id, config_id, allow_mass_delete.unwrap_or(false)).await?;
         Ok(run.into())
     }
 }
@@ -111,8 +105,8 @@ impl SyncSubscription {
         ctx: &Context<'_>,
         config_id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = SyncProgress> + use<>> {
-        let state = ctx.data::<AppState>()?;
-        let user_id = ctx.data::<Viewer>()?.require_user()?;
+        let state = ctx.state()?;
+        let user_id = ctx.user_id()?;
         let config_id = match config_id {
             Some(id) => {
                 let id = parse_id(&id, "sync config")?;
@@ -121,23 +115,9 @@ impl SyncSubscription {
             }
             None => None,
         };
-        let receiver = state.progress.subscribe();
-        Ok(stream::unfold(receiver, move |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(progress) if wanted(&progress, user_id, config_id) => {
-                        return Some((SyncProgress::from(progress.as_ref()), receiver));
-                    }
-                    Ok(_) => {}
-                    // A slow subscriber skips what it missed; the run row holds the totals.
-                    Err(RecvError::Lagged(_)) => {}
-                    Err(RecvError::Closed) => return None,
-                }
-            }
-        }))
+        Ok(state
+            .progress
+            .subscribe(user_id, config_id)
+            .map(|progress| SyncProgress::from(progress.as_ref())))
     }
-}
-
-fn wanted(progress: &Progress, user_id: Uuid, config_id: Option<Uuid>) -> bool {
-    progress.user_id == user_id && config_id.is_none_or(|id| id == progress.config_id)
 }

@@ -1,8 +1,13 @@
-//! Reading a config's run history (`sync_runs`): pages newest first, and the latest run. The run
+//! Reading a config's run history (`sync_runs`): pages newest first, and the newest run of each config. The run
 //! orchestration writes the rows; nothing here changes them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, Func, Query},
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -89,14 +94,45 @@ pub async fn page<C: ConnectionTrait>(
     })
 }
 
-/// The config's newest run, if it has one. The caller has checked the config is the user's.
-pub async fn latest<C: ConnectionTrait>(db: &C, config_id: Uuid) -> AppResult<Option<sync_runs::Model>> {
-    Ok(sync_runs::Entity::find()
-        .filter(sync_runs::Column::ConfigId.eq(config_id))
-        .order_by_desc(sync_runs::Column::CreatedAt)
-        .order_by_desc(sync_runs::Column::Id)
-        .one(db)
-        .await?)
+/// The newest run of each of `config_ids` that has one, in two statements whatever their number: the
+/// rows at each config's latest `created_at`, then the greatest id among ties (as the run pages order).
+pub async fn latest_of_many<C: ConnectionTrait>(
+    db: &C,
+    config_ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, sync_runs::Model>> {
+    if config_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let newer = Alias::new("newer");
+    let newest_of_config = Query::select()
+        .expr(Func::max(Expr::col((
+            newer.clone(),
+            sync_runs::Column::CreatedAt,
+        ))))
+        .from_as(sync_runs::Entity, newer.clone())
+        .and_where(
+            Expr::col((newer, sync_runs::Column::ConfigId))
+                .equals((sync_runs::Entity, sync_runs::Column::ConfigId)),
+        )
+        .to_owned();
+    let candidates = sync_runs::Entity::find()
+        .filter(sync_runs::Column::ConfigId.is_in(config_ids.iter().copied()))
+        .filter(
+            Expr::col((sync_runs::Entity, sync_runs::Column::CreatedAt))
+                .eq(Expr::SubQuery(None, Box::new(newest_of_config.into()))),
+        )
+        .all(db)
+        .await?;
+    let mut newest: HashMap<Uuid, sync_runs::Model> = HashMap::new();
+    for run in candidates {
+        match newest.get(&run.config_id) {
+            Some(kept) if kept.id >= run.id => {}
+            _ => {
+                newest.insert(run.config_id, run);
+            }
+        }
+    }
+    Ok(newest)
 }
 
 #[cfg(test)]
