@@ -41,17 +41,17 @@ pub async fn run() -> anyhow::Result<()> {
     let addr = app.local_addr();
     crate::app::announce(addr)?;
     println!(
-        "\nChronos demo: GraphiQL at http://{addr}/graphql (Google emulator at {})\n\
-         Sign in as a demo account, no password: in GraphiQL run\n\n    \
-         mutation {{ startGoogleSignIn(loginHint: \"{}\") {{ url }} }}\n\n\
-         and open the returned URL in the same browser; you land back in GraphiQL signed in.\n\
-         Then: mutation {{ refreshCalendars(accountId: \"<id from accounts>\") {{ id summary }} }} and\n\
-         {{ events(timeMin: \"{}T00:00:00Z\", timeMax: \"{}T00:00:00Z\") {{ edges {{ node {{ summary start {{ dateTime date }} }} }} }} }}\n\
-         The other demo account is {}. Stop with Ctrl-C.",
+        "\nChronos demo: the GraphQL playground at http://{addr}/graphql (Google emulator at {})\n\
+         Sign in as a demo account, no password: open the playground, run\n\n    \
+         mutation {{ startGoogleSignIn {{ url }} }}\n\n\
+         open the URL it returns (in the same browser) and pick alice in the emulator's account chooser;\n\
+         you land back in the playground signed in. Then try\n\n    \
+         {{ calendars {{ summary }} events(timeMin: \"{}T00:00:00Z\", timeMax: \"{}T00:00:00Z\") {{ edges {{ node {{ summary start {{ dateTime date }} }} }} }} }}\n\n\
+         The demo accounts are {} and {}. Stop with Ctrl-C.",
         emulator.base_url(),
-        DEMO_ACCOUNTS[0].0,
         week_start(today),
         week_start(today) + Duration::days(14),
+        DEMO_ACCOUNTS[0].0,
         DEMO_ACCOUNTS[1].0,
     );
     let result = app.run_until_stopped(shutdown_signal()).await;

@@ -5,6 +5,8 @@
 //! a client message, which would leak SQL or upstream bodies. Without it, `?` in a resolver goes through
 //! the `From` impl below, which decides what the client sees.
 
+use std::time::Duration;
+
 use async_graphql::ErrorExtensions;
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -26,6 +28,11 @@ pub enum AppError {
         retry_after_secs: u64,
     },
     UpstreamUnavailable(String),
+    /// Google is overloaded or rate limits us and said when to come back (`Retry-After`). Clients see
+    /// `UPSTREAM_UNAVAILABLE` with `retryAfter`; the job queue reschedules the job for then.
+    UpstreamBusy {
+        retry_after: Duration,
+    },
     NeedsReauth(String),
     Internal(anyhow::Error),
 }
@@ -54,9 +61,18 @@ impl AppError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::UpstreamUnavailable(_) => "UPSTREAM_UNAVAILABLE",
+            Self::UpstreamUnavailable(_) | Self::UpstreamBusy { .. } => "UPSTREAM_UNAVAILABLE",
             Self::NeedsReauth(_) => "NEEDS_REAUTH",
             Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// When the client may try again, in whole seconds, for the errors that know it.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            Self::UpstreamBusy { retry_after } => Some(retry_after_secs(*retry_after)),
+            _ => None,
         }
     }
 
@@ -69,6 +85,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::UpstreamBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NeedsReauth(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -86,6 +103,12 @@ impl AppError {
                 format!("too many requests; retry in {retry_after_secs} s")
             }
             Self::UpstreamUnavailable(reason) => format!("Google is unavailable: {reason}"),
+            Self::UpstreamBusy { retry_after } => {
+                format!(
+                    "Google is busy; try again in {} s",
+                    retry_after_secs(*retry_after)
+                )
+            }
             Self::NeedsReauth(account) => {
                 format!("the Google account {account} must be connected again")
             }
@@ -95,6 +118,11 @@ impl AppError {
             }
         }
     }
+}
+
+/// Whole seconds, rounded up: a client told "0 s" for 300 ms would come back too soon.
+fn retry_after_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 impl From<sea_orm::DbErr> for AppError {
@@ -119,10 +147,7 @@ impl From<AppError> for async_graphql::Error {
             AppError::BadUserInput { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let retry_after = match &e {
-            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            _ => None,
-        };
+        let retry_after = e.retry_after_secs();
         async_graphql::Error::new(e.client_message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = field {
@@ -138,10 +163,7 @@ impl From<AppError> for async_graphql::Error {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let retry_after = match &self {
-            AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-            _ => None,
-        };
+        let retry_after = self.retry_after_secs();
         let body = serde_json::json!({
             "error": { "code": self.code(), "message": self.client_message() }
         });
@@ -175,6 +197,13 @@ mod tests {
                 "UPSTREAM_UNAVAILABLE",
                 502,
             ),
+            (
+                AppError::UpstreamBusy {
+                    retry_after: Duration::from_secs(30),
+                },
+                "UPSTREAM_UNAVAILABLE",
+                503,
+            ),
             (AppError::NeedsReauth("a@example.com".into()), "NEEDS_REAUTH", 401),
             (AppError::internal(anyhow::anyhow!("boom")), "INTERNAL", 500),
         ];
@@ -202,5 +231,34 @@ mod tests {
             Some(&async_graphql::Value::from("BAD_USER_INPUT"))
         );
         assert_eq!(ext.get("field"), Some(&async_graphql::Value::from("colorId")));
+    }
+
+    #[test]
+    fn a_busy_upstream_tells_when_to_come_back() {
+        let busy = AppError::UpstreamBusy {
+            retry_after: Duration::from_millis(2_300),
+        };
+        assert_eq!(busy.retry_after_secs(), Some(3));
+        let gql: async_graphql::Error = busy.into();
+        assert_eq!(gql.message, "Google is busy; try again in 3 s");
+        let ext = gql.extensions.expect("extensions");
+        assert_eq!(
+            ext.get("code"),
+            Some(&async_graphql::Value::from("UPSTREAM_UNAVAILABLE"))
+        );
+        assert_eq!(ext.get("retryAfter"), Some(&async_graphql::Value::from(3u64)));
+        let response = AppError::UpstreamBusy {
+            retry_after: Duration::from_secs(120),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("120")
+        );
+        assert_eq!(AppError::UpstreamUnavailable("x".into()).retry_after_secs(), None);
     }
 }

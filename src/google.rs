@@ -1,13 +1,19 @@
 //! Everything that speaks to Google: OAuth 2.0 sign-in and token refresh, access tokens per account, and the
 //! Calendar API v3 client (typed models, listing by sync tokens, writes, push channels, batches, retries).
 //!
+//! - [`account`]: [`GoogleAccount`], one account ready to call: what domain code uses (token and its
+//!   refresh on 401, the request counter, the client's retries).
 //! - [`oauth`]: [`OAuthClient`] (authorize URL with PKCE, code exchange, refresh, revoke, userinfo).
 //! - [`tokens`]: [`AccessTokens`] (decrypt, refresh before expiry, single flight per account, NEEDS_REAUTH).
 //! - [`calendar`]: [`CalendarClient`] and [`GoogleCall`] (account, token, [`CallCounter`]).
+//! - [`batch`]: the batch wire format ([`BatchRequest`], [`BatchResponse`], multipart/mixed on `multer`
+//!   and `httparse`) and [`EventChange`] (replace or patch).
 //! - [`models`]: serde models of Google's resources.
 //! - [`retry`]: the pure retry policy (which failures, how long to wait).
 //! - [`error`]: [`GoogleError`] and its mapping into [`crate::error::AppError`].
 
+pub mod account;
+pub mod batch;
 pub mod calendar;
 pub mod error;
 pub mod models;
@@ -16,9 +22,11 @@ pub mod retry;
 pub mod tokens;
 mod transport;
 
+pub use account::GoogleAccount;
+pub use batch::{BatchRequest, BatchResponse, EventChange};
 pub use calendar::{
-    BatchRequest, BatchResponse, CalendarClient, CalendarClientOptions, CalendarListing, CallCounter,
-    DeleteOutcome, EventsListing, GoogleCall, ListEvents, MAX_BATCH_SIZE, WatchRequest,
+    CalendarClient, CalendarClientOptions, CalendarListing, CallCounter, DeleteOutcome, EventsListing,
+    GoogleCall, ListEvents, MAX_BATCH_SIZE, WatchRequest,
 };
 pub use error::GoogleError;
 pub use models::{
@@ -44,7 +52,8 @@ mod tests {
         oauth: &OAuthClient,
         tokens: &AccessTokens,
         client: &CalendarClient,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
+        account: &GoogleAccount<'_>,
         token: &SecretString,
         set: &TokenSet,
     ) {
@@ -61,6 +70,21 @@ mod tests {
         assert_send(&client.get_event(call, "c", "e"));
         assert_send(&client.insert_event(call, "c", &Event::default()));
         assert_send(&client.delete_event(call, "c", "e"));
-        assert_send(&client.batch(call, Vec::new()));
+        assert_send(&client.batch(call, &[]));
+        assert_send(&account.list_calendars(None));
+        assert_send(&account.list_events("c", &ListEvents::full()));
+        assert_send(&account.change_event("c", "e", EventChange::Patch(&serde_json::Value::Null), None));
+        assert_send(&account.delete_event("c", "e"));
+        assert_send(&account.watch(
+            "c",
+            &WatchRequest {
+                channel_id: String::new(),
+                address: String::new(),
+                token: None,
+                ttl: None,
+            },
+        ));
+        assert_send(&account.stop_channel("c", "r"));
+        assert_send(&account.batch(&[]));
     }
 }

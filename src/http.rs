@@ -7,6 +7,7 @@ mod guards;
 mod headers;
 mod health;
 mod oauth_callback;
+pub mod playground;
 mod request_id;
 mod webhook;
 
@@ -49,7 +50,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(state: AppState, schema: ChronosSchema) -> Router {
     // Only the routes that use the session load it.
     let with_session = Router::new()
-        .route("/graphql", graphiql_route(&state).post(graphql::graphql_post))
+        .route("/graphql", playground_route(&state).post(graphql::graphql_post))
         .route("/graphql/ws", get(graphql::graphql_ws))
         .route("/auth/google/callback", get(oauth_callback::google_callback))
         .layer(middleware::from_fn_with_state(
@@ -59,6 +60,7 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
         .layer(cookies::session_layer(&state));
     Router::new()
         .merge(with_session)
+        .route("/graphql/assets/{hash}/{file}", get(playground::asset))
         .route("/", get(root))
         .route("/webhooks/google", post(webhook::google_push))
         .route("/healthz", get(health::healthz))
@@ -109,9 +111,9 @@ async fn root(RawQuery(query): RawQuery) -> Redirect {
 }
 
 /// GraphiQL on `GET /graphql`, or a 404 when `GRAPHIQL` is off (the default in production).
-fn graphiql_route(state: &AppState) -> axum::routing::MethodRouter<HttpState> {
+fn playground_route(state: &AppState) -> axum::routing::MethodRouter<HttpState> {
     if state.settings.graphql.graphiql {
-        get(graphql::graphiql)
+        get(playground::page)
     } else {
         get(|| async { AppError::NotFound("route") })
     }

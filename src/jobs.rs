@@ -11,8 +11,9 @@
 //! - A worker leases the job it claims and extends the lease every third of it while the handler runs; a
 //!   job whose lease expired (its instance died) is claimed again, and that claim counts as an attempt.
 //! - Success: DONE, deleted a day later by the periodic `jobs.cleanup` (periodic jobs rely on those rows to
-//!   run each slot once). Failure: QUEUED again after a capped, jittered exponential backoff until
-//!   `max_attempts`, then FAILED (kept a week). [`JobFailure::Permanent`] skips the retries.
+//!   run each slot once). Failure: QUEUED again after a capped, jittered exponential backoff
+//!   ([`crate::backoff`]), or at the time an upstream's `Retry-After` named ([`JobFailure::Retry`] with
+//!   `after`), until `max_attempts`, then FAILED (kept a week). [`JobFailure::Permanent`] skips the retries.
 //! - Handlers register per kind in [`JobHandlers`]; the composition root (`app.rs`) gathers every domain's
 //!   and starts the workers where `SCHEDULER_ENABLED`; every instance may enqueue. The queue knows no
 //!   domain: handlers run with whatever context [`JobContext`] the application gives them.
@@ -35,7 +36,7 @@ pub use queue::{
     DONE_RETENTION, FAILED_RETENTION, claim, cleanup, complete, enqueue, extend_lease, give_up, reschedule,
     wait_idle,
 };
-pub use worker::{WorkerConfig, WorkerPool, backoff};
+pub use worker::{WorkerConfig, WorkerPool};
 
 use crate::{entities::jobs, error::AppError};
 
@@ -197,6 +198,8 @@ impl From<AppError> for JobFailure {
             AppError::RateLimited { retry_after_secs } => {
                 Self::retry_after(message, Duration::from_secs(retry_after_secs))
             }
+            // Google said when to come back: the job waits in the queue, not in a worker.
+            AppError::UpstreamBusy { retry_after } => Self::retry_after(message, retry_after),
             AppError::UpstreamUnavailable(_) | AppError::Internal(_) | AppError::Conflict(_) => {
                 Self::retry(message)
             }

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod backoff;
 pub mod calendars;
 pub mod cli;
 pub mod config;

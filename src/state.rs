@@ -14,7 +14,7 @@ use crate::{
     config::Settings,
     crypto::Cipher,
     error::{AppError, AppResult},
-    google::{AccessTokens, CalendarClient, CalendarClientOptions, OAuthClient},
+    google::{AccessTokens, CalendarClient, CalendarClientOptions, GoogleAccount, OAuthClient},
     jobs::{JobContext, JobQueue},
     progress::ProgressBus,
     rate_limit::RateLimiters,
@@ -69,6 +69,11 @@ pub struct GoogleClients {
 }
 
 impl GoogleClients {
+    /// One account, ready to call Google: `state.google()?.account(calendar.account_id).get_event(..)`.
+    pub fn account(&self, account_id: Uuid) -> GoogleAccount<'_> {
+        GoogleAccount::new(&self.calendar, &self.tokens, account_id)
+    }
+
     fn new(db: &DatabaseConnection, settings: &Settings, cipher: &Cipher) -> anyhow::Result<Option<Self>> {
         if settings.google.client_id.is_none() {
             return Ok(None);

@@ -37,8 +37,9 @@ pub struct EmulatorConfig {
     pub max_channel_ttl_secs: u64,
     /// Largest number of parts accepted in one batch request.
     pub max_batch_parts: usize,
-    /// Account used by the authorization endpoint when no `login_hint` is given.
-    pub default_account_email: String,
+    /// When set, the authorization endpoint consents as this account when no `login_hint` is given;
+    /// unset (the default), it shows the account chooser, as Google does.
+    pub default_account_email: Option<String>,
     /// How repeated extended-property filters combine.
     pub ext_prop_match: ExtPropMatch,
     /// `reason` of the 410 answered when deleting an already deleted event.
@@ -77,7 +78,7 @@ impl Default for EmulatorConfig {
             access_token_ttl_secs: 3599,
             max_channel_ttl_secs: 604_800,
             max_batch_parts: 1000,
-            default_account_email: "user@example.com".to_owned(),
+            default_account_email: None,
             ext_prop_match: ExtPropMatch::All,
             delete_deleted_reason: "deleted".to_owned(),
             batch_content_id_brackets: true,

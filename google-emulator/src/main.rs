@@ -31,9 +31,9 @@ struct Args {
     /// Largest number of parts in one batch request.
     #[arg(long, default_value_t = 1000)]
     max_batch_parts: usize,
-    /// Account used by the authorization endpoint when no login_hint is given.
-    #[arg(long, default_value = "user@example.com")]
-    default_account: String,
+    /// Consent as this account when no login_hint is given, instead of showing the account chooser.
+    #[arg(long)]
+    default_account: Option<String>,
     /// How repeated extended-property filters combine: all|any.
     #[arg(long, default_value = "all")]
     ext_prop_match: ExtPropMatch,

@@ -93,7 +93,7 @@ fn with_query(base: &url::Url, pairs: &[(&str, &str)]) -> String {
     u.to_string()
 }
 
-async fn authorize(State(emu): State<Emulator>, RawQuery(q): RawQuery) -> Response {
+async fn authorize(State(emu): State<Emulator>, uri: axum::http::Uri, RawQuery(q): RawQuery) -> Response {
     let p = Params::parse(q.as_deref());
     let cfg = emu.config();
     let Some(client_id) = p.get_nonempty("client_id") else {
@@ -173,11 +173,14 @@ async fn authorize(State(emu): State<Emulator>, RawQuery(q): RawQuery) -> Respon
             Some((c.to_owned(), method.to_owned()))
         }
     };
-    let email = p
+    let Some(email) = p
         .get_nonempty("login_hint")
         .filter(|h| h.contains('@'))
-        .unwrap_or(&cfg.default_account_email)
-        .to_ascii_lowercase();
+        .or(cfg.default_account_email.as_deref())
+        .map(str::to_ascii_lowercase)
+    else {
+        return chooser(&emu, uri.path(), &p);
+    };
     let mut scopes: Vec<String> = Vec::new();
     for s in scope.split_whitespace().map(expand_scope) {
         if !scopes.contains(&s) {
@@ -232,6 +235,92 @@ async fn authorize(State(emu): State<Emulator>, RawQuery(q): RawQuery) -> Respon
     pairs.push(("authuser", "0"));
     pairs.push(("prompt", "consent"));
     redirect(&with_query(&redirect_url, &pairs))
+}
+
+/// Google's account chooser, for an authorization request without `login_hint`: one link per account,
+/// each the same authorization URL with `login_hint` set to it, and a form for another address (which
+/// the emulator creates on consent). No script, so it works with any client that follows links.
+fn chooser(emu: &Emulator, path: &str, p: &Params) -> Response {
+    let others: Vec<&(String, String)> = p.0.iter().filter(|(k, _)| k != "login_hint").collect();
+    let href = |email: &str| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &others {
+            query.append_pair(k, v);
+        }
+        query.append_pair("login_hint", email);
+        format!("{path}?{}", query.finish())
+    };
+    let accounts: Vec<(String, String)> = emu
+        .lock()
+        .accounts
+        .values()
+        .map(|a| (a.email.clone(), a.name.clone()))
+        .collect();
+    let mut items = String::new();
+    for (email, name) in &accounts {
+        items.push_str(&format!(
+            "<li><a class=\"account\" data-email=\"{email_attr}\" href=\"{href}\">\
+             <span class=\"name\">{name}</span> <span class=\"email\">{email}</span></a></li>",
+            email_attr = escape_html(email),
+            href = escape_html(&href(email)),
+            name = escape_html(name),
+            email = escape_html(email),
+        ));
+    }
+    if accounts.is_empty() {
+        items.push_str("<li>No accounts yet: enter an address below.</li>");
+    }
+    let hidden: String = others
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape_html(k),
+                escape_html(v)
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Choose an account - Google emulator</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"><link rel=\"icon\" href=\"data:,\"><style>{CHOOSER_STYLE}</style></head><body>\
+         <h1>Choose an account</h1><p>to continue to the application (Google emulator: no password)</p>\
+         <ul id=\"accounts\">{items}</ul>\
+         <form id=\"other\" method=\"get\" action=\"{action}\">{hidden}\
+         <label>Use another account <input type=\"email\" name=\"login_hint\" required \
+         placeholder=\"someone@example.com\"></label> <button type=\"submit\">Next</button></form>\
+         </body></html>",
+        action = escape_html(path),
+    );
+    let mut resp = (StatusCode::OK, html).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+const CHOOSER_STYLE: &str = "body{font:15px system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#202124}\
+h1{font-weight:400;font-size:1.6rem;margin-bottom:.2rem}ul{list-style:none;padding:0;border-top:1px solid #dadce0}\
+li{border-bottom:1px solid #dadce0}a.account{display:block;padding:.8rem .4rem;text-decoration:none;color:inherit}\
+a.account:hover{background:#f1f3f4}.name{display:block;font-weight:500}.email{color:#5f6368;font-size:.9rem}\
+form{margin-top:1.2rem}input{padding:.4rem;width:14rem}";
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Form (or JSON) body of the token endpoint.

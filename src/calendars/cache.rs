@@ -22,8 +22,8 @@ use crate::{
     entities::{calendars, events, google_accounts},
     error::{AppError, AppResult},
     events::store::{UpsertOutcome, tombstone_missing, upsert_listing},
-    google::{CallCounter, EventsListing, GoogleCall, GoogleError, ListEvents},
-    state::{AppState, GoogleClients},
+    google::{EventsListing, GoogleError, ListEvents},
+    state::AppState,
 };
 
 /// Largest page Google serves: fewer requests per listing.
@@ -66,10 +66,13 @@ pub async fn refresh_events(state: &AppState, calendar_id: Uuid) -> AppResult<Re
         .await?
         .and_then(|(calendar, account)| Some((calendar, account?)))
         .ok_or(AppError::NotFound("calendar"))?;
-    let google = state.google()?;
+    let google = state.google()?.account(calendar.account_id);
     let started = Utc::now();
-    let counter = CallCounter::new();
-    let list = |params: ListEvents| list_events(google, &calendar, &counter, params);
+    let list = |params: ListEvents| {
+        let google = &google;
+        let calendar_id = calendar.google_calendar_id.as_str();
+        async move { google.list_events(calendar_id, &params).await }
+    };
     let (listing, full) = match calendar.events_sync_token.clone() {
         None => (list(full_listing()).await?, true),
         Some(token) => match list(incremental_listing(token)).await {
@@ -84,7 +87,7 @@ pub async fn refresh_events(state: &AppState, calendar_id: Uuid) -> AppResult<Re
     let mut outcome = RefreshOutcome {
         full,
         listed: listing.items.len(),
-        google_calls: counter.get(),
+        google_calls: google.calls(),
         ..RefreshOutcome::default()
     };
     for written in upsert_listing(
@@ -140,28 +143,6 @@ fn incremental_listing(sync_token: String) -> ListEvents {
         max_results: Some(PAGE_SIZE),
         ..ListEvents::incremental(sync_token)
     }
-}
-
-async fn list_events(
-    google: &GoogleClients,
-    calendar: &calendars::Model,
-    counter: &CallCounter,
-    params: ListEvents,
-) -> Result<EventsListing, GoogleError> {
-    let account_id = calendar.account_id;
-    google
-        .tokens
-        .with_token(account_id, |token| {
-            let params = &params;
-            async move {
-                let call = GoogleCall::new(account_id, &token, counter);
-                google
-                    .calendar
-                    .list_events(&call, &calendar.google_calendar_id, params)
-                    .await
-            }
-        })
-        .await
 }
 
 /// The Google ids a full listing vouches for: what it listed, plus what the app wrote to the cache while

@@ -13,7 +13,7 @@ use crate::{
     accounts::service::find_owned,
     entities::{calendars, enums::AccountStatus, google_accounts, push_channels},
     error::AppResult,
-    google::{CalendarListEntry, CalendarListing, CallCounter, GoogleCall, GoogleError},
+    google::{CalendarListEntry, CalendarListing, GoogleError},
     state::AppState,
 };
 
@@ -115,17 +115,10 @@ pub struct ListChanges {
 /// Lists the account's calendars at Google (incrementally when a sync token is stored; a stale token
 /// falls back to a full listing) and stores the result. Returns what changed.
 pub async fn refresh_account(state: &AppState, account: &google_accounts::Model) -> AppResult<ListChanges> {
-    let google = state.google()?;
-    let counter = CallCounter::new();
+    let google = state.google()?.account(account.id);
     let list = |sync_token: Option<String>| {
-        let counter = &counter;
-        google.tokens.with_token(account.id, move |token| {
-            let sync_token = sync_token.clone();
-            async move {
-                let call = GoogleCall::new(account.id, &token, counter);
-                google.calendar.calendar_list(&call, sync_token.as_deref()).await
-            }
-        })
+        let google = &google;
+        async move { google.list_calendars(sync_token.as_deref()).await }
     };
     let (listing, full) = match account.calendar_list_sync_token.clone() {
         None => (list(None).await?, true),
@@ -142,7 +135,7 @@ pub async fn refresh_account(state: &AppState, account: &google_accounts::Model)
         account_id = %account.id,
         entries = listing.items.len(),
         full,
-        google_calls = counter.get(),
+        google_calls = google.calls(),
         "calendar list fetched"
     );
     apply_listing(&state.db, account.id, &listing, full, Utc::now()).await

@@ -20,7 +20,7 @@ use crate::{
     config::Settings,
     entities::{calendars, push_channels},
     error::AppResult,
-    google::{CallCounter, GoogleCall, GoogleError, WatchRequest},
+    google::{GoogleError, WatchRequest},
     state::AppState,
 };
 
@@ -85,8 +85,7 @@ pub async fn open_channel(
     calendar: &calendars::Model,
     ttl: Duration,
 ) -> AppResult<push_channels::Model> {
-    let google = state.google()?;
-    let counter = CallCounter::new();
+    let google = state.google()?.account(calendar.account_id);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
     let request = WatchRequest {
         channel_id: Uuid::new_v4().to_string(),
@@ -94,20 +93,7 @@ pub async fn open_channel(
         token: Some(token.clone()),
         ttl: Some(ttl),
     };
-    let account_id = calendar.account_id;
-    let channel = google
-        .tokens
-        .with_token(account_id, |access| {
-            let (request, counter) = (&request, &counter);
-            async move {
-                let call = GoogleCall::new(account_id, &access, counter);
-                google
-                    .calendar
-                    .watch_events(&call, &calendar.google_calendar_id, request)
-                    .await
-            }
-        })
-        .await?;
+    let channel = google.watch(&calendar.google_calendar_id, &request).await?;
     let now = Utc::now();
     let resource_id = channel.resource_id.clone().unwrap_or_default();
     let row = push_channels::ActiveModel {
@@ -133,7 +119,7 @@ pub async fn open_channel(
         Err(e) => {
             // Unsaved, the channel could never be stopped later: stop it now (for example, the calendar
             // row was deleted meanwhile).
-            stop_at_google(state, account_id, &request.channel_id, &resource_id).await;
+            stop_at_google(state, calendar.account_id, &request.channel_id, &resource_id).await;
             Err(e.into())
         }
     }
@@ -234,16 +220,9 @@ pub async fn stop_all(state: &AppState, account_id: Uuid, channels: &[push_chann
 
 async fn stop_at_google(state: &AppState, account_id: Uuid, channel_id: &str, resource_id: &str) {
     let Ok(google) = state.google() else { return };
-    let counter = CallCounter::new();
     let result = google
-        .tokens
-        .with_token(account_id, |access| {
-            let counter = &counter;
-            async move {
-                let call = GoogleCall::new(account_id, &access, counter);
-                google.calendar.stop_channel(&call, channel_id, resource_id).await
-            }
-        })
+        .account(account_id)
+        .stop_channel(channel_id, resource_id)
         .await;
     match result {
         // Unknown at Google: already stopped or expired.

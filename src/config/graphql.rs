@@ -1,5 +1,5 @@
 //! What the GraphQL endpoint reveals about itself: `GRAPHQL_INTROSPECTION` (whether `__schema` / `__type`
-//! are answered) and `GRAPHIQL` (whether `GET /graphql` serves GraphiQL, else 404). Both default to on in
+//! are answered) and `GRAPHIQL` (whether `GET /graphql` serves the playground, else 404). Both default to on in
 //! development and off in production, where the schema is not published to anonymous callers.
 
 use super::vars::Vars;

@@ -20,7 +20,7 @@ use super::{
 use crate::{
     entities::{calendars, events},
     error::{AppError, AppResult},
-    google::{self, CallCounter, GoogleCall, GoogleError},
+    google::{self, EventChange, GoogleError},
     state::AppState,
 };
 
@@ -105,17 +105,10 @@ pub async fn create(state: &AppState, user_id: Uuid, input: NewEvent) -> AppResu
         color_id: input.color_id,
         ..google::Event::default()
     };
-    let google = state.google()?;
-    let counter = CallCounter::new();
-    let created = google
-        .tokens
-        .with_token(calendar.account_id, |token| {
-            let (counter, body, calendar_id) = (&counter, &body, calendar.google_calendar_id.as_str());
-            async move {
-                let call = GoogleCall::new(calendar.account_id, &token, counter);
-                google.calendar.insert_event(&call, calendar_id, body).await
-            }
-        })
+    let created = state
+        .google()?
+        .account(calendar.account_id)
+        .insert_event(&calendar.google_calendar_id, &body)
         .await?;
     cache_answer(state, user_id, &calendar, &created).await
 }
@@ -140,25 +133,15 @@ pub async fn update(
             .ok_or(AppError::NotFound("event"));
     }
     let body = Value::Object(body);
-    let google = state.google()?;
-    let counter = CallCounter::new();
-    let answer = google
-        .tokens
-        .with_token(calendar.account_id, |token| {
-            let (counter, body) = (&counter, &body);
-            let (calendar_id, event_id, etag) = (
-                calendar.google_calendar_id.as_str(),
-                current.google_id.as_str(),
-                current.etag.as_deref(),
-            );
-            async move {
-                let call = GoogleCall::new(calendar.account_id, &token, counter);
-                google
-                    .calendar
-                    .patch_event(&call, calendar_id, event_id, body, etag)
-                    .await
-            }
-        })
+    let answer = state
+        .google()?
+        .account(calendar.account_id)
+        .change_event(
+            &calendar.google_calendar_id,
+            &current.google_id,
+            EventChange::Patch(&body),
+            current.etag.as_deref(),
+        )
         .await;
     match answer {
         Ok(event) => cache_answer(state, user_id, &calendar, &event).await,
@@ -188,25 +171,17 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<
     let calendar = target.calendar().clone();
     validate::writable("id", &calendar.access_role)?;
     let current = Current::of(&target)?;
-    let google = state.google()?;
-    let counter = CallCounter::new();
+    let google = state.google()?.account(calendar.account_id);
     if current.is_instance {
         // Google cancels one instance through its instance id; the answer is the cancelled exception.
         let body = json!({ "status": "cancelled" });
         let answer = google
-            .tokens
-            .with_token(calendar.account_id, |token| {
-                let (counter, body) = (&counter, &body);
-                let (calendar_id, event_id) =
-                    (calendar.google_calendar_id.as_str(), current.google_id.as_str());
-                async move {
-                    let call = GoogleCall::new(calendar.account_id, &token, counter);
-                    google
-                        .calendar
-                        .patch_event(&call, calendar_id, event_id, body, None)
-                        .await
-                }
-            })
+            .change_event(
+                &calendar.google_calendar_id,
+                &current.google_id,
+                EventChange::Patch(&body),
+                None,
+            )
             .await;
         return match answer {
             Ok(event) => store::upsert_from_google(&state.db, &state.cipher, user_id, &calendar, &event)
@@ -222,15 +197,7 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<
         };
     }
     let answer = google
-        .tokens
-        .with_token(calendar.account_id, |token| {
-            let counter = &counter;
-            let (calendar_id, event_id) = (calendar.google_calendar_id.as_str(), current.google_id.as_str());
-            async move {
-                let call = GoogleCall::new(calendar.account_id, &token, counter);
-                google.calendar.delete_event(&call, calendar_id, event_id).await
-            }
-        })
+        .delete_event(&calendar.google_calendar_id, &current.google_id)
         .await;
     match answer {
         Ok(_) | Err(GoogleError::NotFound | GoogleError::Gone) => {
@@ -392,18 +359,10 @@ async fn refresh_one(
     calendar: &calendars::Model,
     google_id: &str,
 ) -> AppResult<()> {
-    let google = state.google()?;
-    let counter = CallCounter::new();
-    let current = google
-        .tokens
-        .with_token(calendar.account_id, |token| {
-            let counter = &counter;
-            let calendar_id = calendar.google_calendar_id.as_str();
-            async move {
-                let call = GoogleCall::new(calendar.account_id, &token, counter);
-                google.calendar.get_event(&call, calendar_id, google_id).await
-            }
-        })
+    let current = state
+        .google()?
+        .account(calendar.account_id)
+        .get_event(&calendar.google_calendar_id, google_id)
         .await?;
     store::upsert_from_google(&state.db, &state.cipher, user_id, calendar, &current).await?;
     Ok(())

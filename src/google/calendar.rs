@@ -3,7 +3,9 @@
 //!
 //! Every method takes a [`GoogleCall`]: the account (for the per-account concurrency limit), its access
 //! token and a [`CallCounter`] that counts every HTTP request sent (retries included; a batch counts once).
-//! Failures are retried per [`RetryPolicy`]; what is left is a [`GoogleError`].
+//! Failures are retried per [`RetryPolicy`]; what is left is a [`GoogleError`]. Domain code calls through
+//! [`super::GoogleAccount`], which adds the token (and its refresh); the batch wire format is in
+//! [`super::batch`].
 
 use std::{
     collections::HashMap,
@@ -17,13 +19,11 @@ use std::{
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rand::{Rng, distr::Alphanumeric};
 use reqwest::{
     Method,
     header::{CONTENT_TYPE, IF_MATCH},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 use uuid::Uuid;
@@ -31,6 +31,7 @@ use uuid::Uuid;
 use crate::crypto::{ExposeSecret, SecretString};
 
 use super::{
+    batch::{self, BatchRequest, BatchResponse, EncodedPart, EventChange, multipart_body},
     error::GoogleError,
     models::{CalendarListEntry, CalendarListPage, Channel, Event, EventsPage},
     retry::{AttemptError, Backoff, Failure, RetryPolicy},
@@ -55,34 +56,35 @@ impl CallCounter {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn increment(&self) {
+    pub(super) fn increment(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 /// Who is calling: the account (for its concurrency limit), its access token, and the request counter.
-#[derive(Clone, Copy)]
-pub struct GoogleCall<'a> {
+/// Domain code does not build these: [`super::GoogleAccount`] does, with a fresh token.
+#[derive(Clone)]
+pub struct GoogleCall {
     pub account_id: Uuid,
-    pub access_token: &'a SecretString,
-    pub counter: &'a CallCounter,
+    pub access_token: SecretString,
+    pub counter: CallCounter,
 }
 
-impl<'a> GoogleCall<'a> {
-    pub fn new(account_id: Uuid, access_token: &'a SecretString, counter: &'a CallCounter) -> Self {
+impl GoogleCall {
+    pub fn new(account_id: Uuid, access_token: &SecretString, counter: &CallCounter) -> Self {
         Self {
             account_id,
-            access_token,
-            counter,
+            access_token: access_token.clone(),
+            counter: counter.clone(),
         }
     }
 }
 
-impl fmt::Debug for GoogleCall<'_> {
+impl fmt::Debug for GoogleCall {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GoogleCall")
             .field("account_id", &self.account_id)
-            .field("access_token", self.access_token)
+            .field("access_token", &self.access_token)
             .finish_non_exhaustive()
     }
 }
@@ -210,122 +212,6 @@ pub struct WatchRequest {
     pub ttl: Option<Duration>,
 }
 
-/// One request of a batch.
-#[derive(Debug, Clone)]
-pub struct BatchRequest {
-    pub method: Method,
-    /// Path segments under `/calendar/v3/` (unencoded).
-    pub segments: Vec<String>,
-    pub query: Vec<(String, String)>,
-    pub if_match: Option<String>,
-    pub body: Option<Value>,
-}
-
-impl BatchRequest {
-    fn event_path(calendar_id: &str, event_id: Option<&str>) -> Vec<String> {
-        let mut segments = vec![
-            "calendars".to_owned(),
-            calendar_id.to_owned(),
-            "events".to_owned(),
-        ];
-        segments.extend(event_id.map(str::to_owned));
-        segments
-    }
-
-    fn write(method: Method, segments: Vec<String>, body: Option<Value>, if_match: Option<&str>) -> Self {
-        Self {
-            method,
-            segments,
-            query: vec![("sendUpdates".into(), "none".into())],
-            if_match: if_match.map(str::to_owned),
-            body,
-        }
-    }
-
-    pub fn get_event(calendar_id: &str, event_id: &str) -> Self {
-        Self {
-            method: Method::GET,
-            segments: Self::event_path(calendar_id, Some(event_id)),
-            query: Vec::new(),
-            if_match: None,
-            body: None,
-        }
-    }
-
-    /// Insert (give the event a deterministic `id` so a retried insert that landed answers 409).
-    pub fn insert_event(calendar_id: &str, event: &Event) -> Self {
-        Self::write(
-            Method::POST,
-            Self::event_path(calendar_id, None),
-            Some(to_json(event)),
-            None,
-        )
-    }
-
-    pub fn update_event(calendar_id: &str, event_id: &str, event: &Event, if_match: Option<&str>) -> Self {
-        Self::write(
-            Method::PUT,
-            Self::event_path(calendar_id, Some(event_id)),
-            Some(to_json(event)),
-            if_match,
-        )
-    }
-
-    pub fn patch_event(calendar_id: &str, event_id: &str, patch: Value, if_match: Option<&str>) -> Self {
-        Self::write(
-            Method::PATCH,
-            Self::event_path(calendar_id, Some(event_id)),
-            Some(patch),
-            if_match,
-        )
-    }
-
-    pub fn delete_event(calendar_id: &str, event_id: &str) -> Self {
-        Self::write(
-            Method::DELETE,
-            Self::event_path(calendar_id, Some(event_id)),
-            None,
-            None,
-        )
-    }
-}
-
-fn to_json(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
-}
-
-/// A successful (2xx) answer to one batch request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BatchResponse {
-    pub status: u16,
-    /// Lower-case names.
-    pub headers: Vec<(String, String)>,
-    /// The JSON body, when there is one (a delete has none).
-    pub body: Option<Value>,
-}
-
-impl BatchResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as a typed resource (usually an [`Event`]).
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, GoogleError> {
-        let body = self
-            .body
-            .clone()
-            .ok_or_else(|| GoogleError::InvalidResponse("batch part has no body".into()))?;
-        serde_json::from_value(body).map_err(|_| GoogleError::InvalidResponse("batch part body".into()))
-    }
-
-    pub fn event(&self) -> Result<Event, GoogleError> {
-        self.json()
-    }
-}
-
 /// One request to send, fully built.
 struct Spec {
     method: Method,
@@ -385,7 +271,7 @@ impl CalendarClient {
     /// entries then carry `deleted: true`). A stale token gives [`GoogleError::FullSyncRequired`].
     pub async fn calendar_list(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         sync_token: Option<&str>,
     ) -> Result<CalendarListing, GoogleError> {
         let mut query: Vec<(&str, String)> = vec![("maxResults", "250".into())];
@@ -416,7 +302,7 @@ impl CalendarClient {
     /// is taken from the last page only. A stale sync token gives [`GoogleError::FullSyncRequired`].
     pub async fn list_events(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         calendar_id: &str,
         params: &ListEvents,
     ) -> Result<EventsListing, GoogleError> {
@@ -440,7 +326,7 @@ impl CalendarClient {
 
     pub async fn get_event(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         calendar_id: &str,
         event_id: &str,
     ) -> Result<Event, GoogleError> {
@@ -453,7 +339,7 @@ impl CalendarClient {
     /// means an event with that id exists (possibly from an earlier attempt whose answer was lost).
     pub async fn insert_event(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         calendar_id: &str,
         event: &Event,
     ) -> Result<Event, GoogleError> {
@@ -464,39 +350,23 @@ impl CalendarClient {
         parse(&raw, "event")
     }
 
-    /// Replaces an event (PUT: omitted fields are deleted). With `if_match`, a stale etag gives
+    /// Replaces or patches an event ([`EventChange`]). With `if_match`, a stale etag gives
     /// [`GoogleError::PreconditionFailed`].
-    pub async fn update_event(
+    pub async fn change_event(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         calendar_id: &str,
         event_id: &str,
-        event: &Event,
+        change: EventChange<'_>,
         if_match: Option<&str>,
     ) -> Result<Event, GoogleError> {
         let url = self.calendar_url(
             &["calendars", calendar_id, "events", event_id],
             &[("sendUpdates", "none")],
         )?;
-        let spec = Spec::new(Method::PUT, url).json(event)?.if_match(if_match);
-        let raw = self.execute(call, spec).await?;
-        parse(&raw, "event")
-    }
-
-    /// Changes only the fields sent (`null` clears a field or an extended-property key).
-    pub async fn patch_event(
-        &self,
-        call: &GoogleCall<'_>,
-        calendar_id: &str,
-        event_id: &str,
-        patch: &Value,
-        if_match: Option<&str>,
-    ) -> Result<Event, GoogleError> {
-        let url = self.calendar_url(
-            &["calendars", calendar_id, "events", event_id],
-            &[("sendUpdates", "none")],
-        )?;
-        let spec = Spec::new(Method::PATCH, url).json(patch)?.if_match(if_match);
+        let spec = Spec::new(change.method(), url)
+            .json(&change.body()?)?
+            .if_match(if_match);
         let raw = self.execute(call, spec).await?;
         parse(&raw, "event")
     }
@@ -505,7 +375,7 @@ impl CalendarClient {
     /// unknown id stays [`GoogleError::NotFound`].
     pub async fn delete_event(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         calendar_id: &str,
         event_id: &str,
     ) -> Result<DeleteOutcome, GoogleError> {
@@ -527,7 +397,7 @@ impl CalendarClient {
     /// Opens a push channel on a calendar's events (`events.watch`).
     pub async fn watch_events(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         calendar_id: &str,
         request: &WatchRequest,
     ) -> Result<Channel, GoogleError> {
@@ -551,7 +421,7 @@ impl CalendarClient {
     /// Stops a push channel (`channels.stop`). Notifications may still arrive for a short while.
     pub async fn stop_channel(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         channel_id: &str,
         resource_id: &str,
     ) -> Result<(), GoogleError> {
@@ -577,8 +447,8 @@ impl CalendarClient {
     /// sent and all their requests answer [`GoogleError::Unauthorized`].
     pub async fn batch(
         &self,
-        call: &GoogleCall<'_>,
-        requests: Vec<BatchRequest>,
+        call: &GoogleCall,
+        requests: &[BatchRequest],
     ) -> Vec<Result<BatchResponse, GoogleError>> {
         let mut results: Vec<Option<Result<BatchResponse, GoogleError>>> = vec![None; requests.len()];
         let indices: Vec<usize> = (0..requests.len()).collect();
@@ -590,7 +460,7 @@ impl CalendarClient {
                 }
                 continue;
             }
-            self.batch_chunk(call, &requests, chunk, &mut results).await;
+            self.batch_chunk(call, requests, chunk, &mut results).await;
             unauthorized = chunk
                 .iter()
                 .all(|&i| matches!(results[i], Some(Err(GoogleError::Unauthorized))));
@@ -605,7 +475,7 @@ impl CalendarClient {
 
     async fn batch_chunk(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         requests: &[BatchRequest],
         chunk: &[usize],
         results: &mut [Option<Result<BatchResponse, GoogleError>>],
@@ -670,7 +540,7 @@ impl CalendarClient {
     /// Sends one batch HTTP request for `pending` and returns an outcome per pending index.
     async fn batch_round(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         url: &Url,
         pending: &[usize],
         encoded: &HashMap<usize, EncodedPart>,
@@ -710,44 +580,37 @@ impl CalendarClient {
             Ok(raw) => raw,
             Err(attempt) => return whole(attempt),
         };
-        let Some(parsed) = content_type_boundary(&raw).and_then(|b| parse_multipart(&raw.body, &b)) else {
+        let Some(boundary) = raw
+            .headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(batch::boundary_of)
+        else {
             return whole(AttemptError::permanent(GoogleError::InvalidResponse(
                 "batch response is not multipart/mixed".into(),
             )));
         };
-        let mut by_index: HashMap<usize, ParsedPart> = HashMap::new();
-        let mut unmatched = Vec::new();
-        for part in parsed {
-            match part.content_id.as_deref().and_then(content_id_index) {
-                Some(i) if pending.contains(&i) && !by_index.contains_key(&i) => {
-                    by_index.insert(i, part);
-                }
-                _ => unmatched.push(part),
-            }
-        }
-        // Parts without a usable Content-ID are matched by position among the requests still unanswered.
-        let mut unmatched = unmatched.into_iter();
-        pending
-            .iter()
-            .map(|&i| {
-                let part = by_index.remove(&i).or_else(|| unmatched.next());
+        let parts = match batch::decode(raw.body, &boundary).await {
+            Ok(parts) => parts,
+            Err(e) => return whole(AttemptError::permanent(e)),
+        };
+        batch::match_parts(pending, parts)
+            .into_iter()
+            .map(|(i, part)| {
                 let outcome = match part {
+                    // Lost in transit, as far as this client can tell: worth sending again.
                     None => Err(AttemptError {
                         error: GoogleError::InvalidResponse("batch response is missing a part".into()),
                         failure: Failure::Connection,
                         retry_after: None,
                     }),
-                    Some(part) if (200..300).contains(&part.status) => Ok(BatchResponse {
-                        status: part.status,
-                        body: serde_json::from_slice(&part.body).ok(),
-                        headers: part.headers,
-                    }),
-                    Some(part) => {
-                        let headers = header_map(&part.headers);
-                        let listing = requests_listing(encoded.get(&i));
+                    Some(Err(why)) => Err(AttemptError::permanent(GoogleError::InvalidResponse(why))),
+                    Some(Ok(part)) if part.is_success() => Ok(part.into_batch_response()),
+                    Some(Ok(part)) => {
+                        let listing = encoded.get(&i).is_some_and(|p| p.listing);
                         Err(transport::status_error(
                             part.status,
-                            &headers,
+                            &part.headers,
                             &part.body,
                             listing,
                         ))
@@ -758,6 +621,7 @@ impl CalendarClient {
             .collect()
     }
 
+    /// One request of a batch, serialised with its full path under this client's API root.
     fn encode_part(&self, request: &BatchRequest) -> Result<EncodedPart, GoogleError> {
         let mut segments: Vec<&str> = vec!["calendar", "v3"];
         segments.extend(request.segments.iter().map(String::as_str));
@@ -766,30 +630,7 @@ impl CalendarClient {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let url = self.api_endpoint(&segments, &query)?;
-        let target = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
-        let mut head = format!("{} {target} HTTP/1.1\r\n", request.method);
-        if let Some(etag) = request.if_match.as_deref().filter(|e| !e.contains(['\r', '\n'])) {
-            head.push_str(&format!("If-Match: {etag}\r\n"));
-        }
-        let body = match &request.body {
-            Some(value) => {
-                let json = serde_json::to_vec(value)
-                    .map_err(|_| GoogleError::InvalidResponse("batch body is not JSON".into()))?;
-                head.push_str("Content-Type: application/json; charset=UTF-8\r\n");
-                head.push_str(&format!("Content-Length: {}\r\n", json.len()));
-                json
-            }
-            None => Vec::new(),
-        };
-        Ok(EncodedPart {
-            head,
-            body,
-            listing: request.method == Method::GET && request.segments.last().is_some_and(|s| s == "events"),
-        })
+        batch::encode(request, &self.api_endpoint(&segments, &query)?)
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -817,7 +658,7 @@ impl CalendarClient {
 
     async fn paginate<P, F>(
         &self,
-        call: &GoogleCall<'_>,
+        call: &GoogleCall,
         segments: &[&str],
         query: &[(&str, String)],
         mut on_page: F,
@@ -850,7 +691,7 @@ impl CalendarClient {
     }
 
     /// One request with retries; each attempt holds a per-account permit and is counted.
-    async fn execute(&self, call: &GoogleCall<'_>, spec: Spec) -> Result<RawResponse, GoogleError> {
+    async fn execute(&self, call: &GoogleCall, spec: Spec) -> Result<RawResponse, GoogleError> {
         let mut backoff = Backoff::new(&self.options.retry);
         loop {
             let attempt = {
@@ -934,195 +775,6 @@ fn parse<T: DeserializeOwned>(raw: &RawResponse, what: &str) -> Result<T, Google
         .map_err(|_| GoogleError::InvalidResponse(format!("{what} is not valid JSON")))
 }
 
-// -------------------------------------------------------------------------------------------------
-// multipart/mixed
-// -------------------------------------------------------------------------------------------------
-
-/// One batch request, serialised once: request line + headers, and the body.
-struct EncodedPart {
-    head: String,
-    body: Vec<u8>,
-    listing: bool,
-}
-
-fn requests_listing(part: Option<&EncodedPart>) -> bool {
-    part.is_some_and(|p| p.listing)
-}
-
-/// Builds the batch body; the boundary is random and absent from every part.
-fn multipart_body(parts: &[(usize, &EncodedPart)]) -> (String, Vec<u8>) {
-    let boundary = loop {
-        let candidate: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(32)
-            .map(char::from)
-            .collect();
-        let candidate = format!("batch_{candidate}");
-        let clash = parts
-            .iter()
-            .any(|(_, p)| p.head.contains(&candidate) || find(&p.body, candidate.as_bytes(), 0).is_some());
-        if !clash {
-            break candidate;
-        }
-    };
-    let mut out = Vec::new();
-    for (i, part) in parts {
-        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-        out.extend_from_slice(b"Content-Type: application/http\r\n");
-        out.extend_from_slice(format!("Content-ID: <item{i}>\r\n\r\n").as_bytes());
-        out.extend_from_slice(part.head.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&part.body);
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (boundary, out)
-}
-
-/// `<response-item12>`, `response-item12` or `<item12>` -> 12.
-fn content_id_index(raw: &str) -> Option<usize> {
-    let id = raw.trim().trim_start_matches('<').trim_end_matches('>');
-    let id = id.strip_prefix("response-").unwrap_or(id);
-    id.strip_prefix("item")?.parse().ok()
-}
-
-fn content_type_boundary(raw: &RawResponse) -> Option<String> {
-    let content_type = raw.headers.get(CONTENT_TYPE)?.to_str().ok()?;
-    let mut params = content_type.split(';');
-    let mime = params.next()?.trim();
-    if !mime.to_ascii_lowercase().starts_with("multipart/") {
-        return None;
-    }
-    params.find_map(|p| {
-        let (k, v) = p.split_once('=')?;
-        k.trim()
-            .eq_ignore_ascii_case("boundary")
-            .then(|| v.trim().trim_matches('"').to_owned())
-    })
-}
-
-/// One part of a batch response.
-#[derive(Debug, Clone, PartialEq)]
-struct ParsedPart {
-    content_id: Option<String>,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from > hay.len() {
-        return None;
-    }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
-}
-
-/// Splits at the first blank line (CRLF or LF).
-fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
-    let crlf = find(raw, b"\r\n\r\n", 0).map(|i| (i, i + 4));
-    let lf = find(raw, b"\n\n", 0).map(|i| (i, i + 2));
-    let split = match (crlf, lf) {
-        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-        (a, b) => a.or(b),
-    };
-    match split {
-        Some((head_end, body_start)) => (&raw[..head_end], &raw[body_start..]),
-        None => (raw, &[]),
-    }
-}
-
-fn header_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
-    lines
-        .filter_map(|line| {
-            let (k, v) = line.split_once(':')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect()
-}
-
-fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
-    let mut map = reqwest::header::HeaderMap::new();
-    for (k, v) in headers {
-        if let (Ok(name), Ok(value)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
-        ) {
-            map.append(name, value);
-        }
-    }
-    map
-}
-
-/// Parses a multipart/mixed batch response into its HTTP responses. `None` if it is not one.
-fn parse_multipart(body: &[u8], boundary: &str) -> Option<Vec<ParsedPart>> {
-    let delimiter = format!("--{boundary}");
-    let delimiter = delimiter.as_bytes();
-    let mut pos = find(body, delimiter, 0)?;
-    let mut parts = Vec::new();
-    loop {
-        let after = pos + delimiter.len();
-        if body[after..].starts_with(b"--") {
-            break;
-        }
-        let content_start = find(body, b"\n", after).map(|i| i + 1)?;
-        let next = find(body, delimiter, content_start);
-        let mut content = &body[content_start..next.unwrap_or(body.len())];
-        if let Some(stripped) = content.strip_suffix(b"\r\n") {
-            content = stripped;
-        } else if let Some(stripped) = content.strip_suffix(b"\n") {
-            content = stripped;
-        }
-        if let Some(part) = parse_part(content) {
-            parts.push(part);
-        }
-        match next {
-            Some(n) => pos = n,
-            None => break,
-        }
-    }
-    Some(parts)
-}
-
-/// A part: MIME headers, blank line, `HTTP/1.1 <status> <reason>`, headers, blank line, body.
-fn parse_part(content: &[u8]) -> Option<ParsedPart> {
-    let (mime_head, http) = split_head(content);
-    let content_id = header_lines(String::from_utf8_lossy(mime_head).lines())
-        .into_iter()
-        .find(|(k, _)| k == "content-id")
-        .map(|(_, v)| v);
-    let mut http = http;
-    while let Some(rest) = http.strip_prefix(b"\r\n").or_else(|| http.strip_prefix(b"\n")) {
-        http = rest;
-    }
-    let (head, body) = split_head(http);
-    let head_text = String::from_utf8_lossy(head);
-    let mut lines = head_text.lines();
-    let status_line = lines.next()?.trim();
-    let mut words = status_line.split_whitespace();
-    if !words.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    let status: u16 = words.next()?.parse().ok()?;
-    let headers = header_lines(lines);
-    let length = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok());
-    let body = match length {
-        Some(n) if n <= body.len() => &body[..n],
-        _ => body,
-    };
-    Some(ParsedPart {
-        content_id,
-        status,
-        headers,
-        body: body.to_vec(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1188,71 +840,12 @@ mod tests {
     }
 
     #[test]
-    fn batch_parts_are_encoded_as_http_requests() {
-        let c = client("http://127.0.0.1:9");
-        let event = Event {
-            id: Some("abcdef12345".into()),
-            summary: Some("x".into()),
-            ..Event::default()
-        };
-        let insert = c
-            .encode_part(&BatchRequest::insert_event("a@example.com", &event))
-            .unwrap();
-        assert!(
-            insert.head.starts_with(
-                "POST /calendar/v3/calendars/a@example.com/events?sendUpdates=none HTTP/1.1\r\n"
-            )
-        );
-        assert!(insert.head.contains("Content-Type: application/json"));
-        assert_eq!(insert.body, br#"{"id":"abcdef12345","summary":"x"}"#);
-        let update = c
-            .encode_part(&BatchRequest::update_event("c", "e", &event, Some("\"123\"")))
-            .unwrap();
-        assert!(
-            update
-                .head
-                .starts_with("PUT /calendar/v3/calendars/c/events/e?sendUpdates=none HTTP/1.1\r\n")
-        );
-        assert!(update.head.contains("If-Match: \"123\"\r\n"));
-        let injected = c
-            .encode_part(&BatchRequest::update_event(
-                "c",
-                "e",
-                &event,
-                Some("x\r\nEvil: 1"),
-            ))
-            .unwrap();
-        assert!(!injected.head.contains("Evil"));
-        let delete = c.encode_part(&BatchRequest::delete_event("c", "e")).unwrap();
-        assert!(delete.body.is_empty());
-
-        let (boundary, body) = multipart_body(&[(3, &insert), (7, &delete)]);
-        let text = String::from_utf8(body).unwrap();
-        assert!(text.starts_with(&format!(
-            "--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <item3>\r\n\r\nPOST "
-        )));
-        assert!(text.contains("Content-ID: <item7>"));
-        assert!(text.ends_with(&format!("--{boundary}--\r\n")));
-    }
-
-    #[test]
-    fn batch_responses_parse_with_crlf_or_lf_and_any_content_id_style() {
-        let body = "preamble\r\n--b1\r\nContent-Type: application/http\r\nContent-ID: <response-item4>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json; charset=UTF-8\r\nETag: \"9\"\r\nContent-Length: 12\r\n\r\n{\"id\":\"e4\"}\n\r\n--b1\nContent-Type: application/http\nContent-ID: response-item5\n\nHTTP/1.1 409 Conflict\nContent-Type: application/json\n\n{\"error\":{\"code\":409,\"errors\":[{\"reason\":\"duplicate\"}]}}\n--b1\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n\r\n--b1--\r\n";
-        let parts = parse_multipart(body.as_bytes(), "b1").unwrap();
-        assert_eq!(parts.len(), 3);
-        assert_eq!(parts[0].content_id.as_deref().and_then(content_id_index), Some(4));
-        assert_eq!(parts[0].status, 200);
-        assert_eq!(parts[0].body, b"{\"id\":\"e4\"}\n");
-        assert!(parts[0].headers.contains(&("etag".into(), "\"9\"".into())));
-        assert_eq!(parts[1].content_id.as_deref().and_then(content_id_index), Some(5));
-        assert_eq!(parts[1].status, 409);
-        assert!(parts[1].body.starts_with(b"{\"error\""));
-        assert_eq!(parts[2].content_id, None);
-        assert_eq!(parts[2].status, 204);
-        assert!(parts[2].body.is_empty());
-        assert!(parse_multipart(b"not multipart", "b1").is_none());
-        assert_eq!(content_id_index("<item12>"), Some(12));
-        assert_eq!(content_id_index("<response-other>"), None);
+    fn batch_parts_carry_the_full_path_under_the_api_root() {
+        let c = client("http://127.0.0.1:9/google");
+        let part = c.encode_part(&BatchRequest::delete_event("a b", "e")).unwrap();
+        assert!(part.head.starts_with(
+            "DELETE /google/calendar/v3/calendars/a%20b/events/e?sendUpdates=none HTTP/1.1\r\n"
+        ));
     }
 
     #[test]

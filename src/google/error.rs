@@ -12,7 +12,7 @@ const MAX_MESSAGE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GoogleError {
-    /// 401: the access token was refused. Refresh once (see `AccessTokens::with_token`), then give up.
+    /// 401: the access token was refused. Refresh once (see `GoogleAccount`), then give up.
     #[error("Google refused the access token")]
     Unauthorized,
     /// The OAuth grant is gone (`invalid_grant`): revoked, expired, or a bad/reused authorization code.
@@ -36,12 +36,16 @@ pub enum GoogleError {
     /// 410 outside listings (for example, deleting a deleted event).
     #[error("the item was deleted in Google Calendar")]
     Gone,
-    /// 429 or a 403 rate limit, still failing after the retries.
+    /// 429 or a 403 rate limit, still failing after the retries, or with a `Retry-After` too long to wait
+    /// for in process.
     #[error("rate limited by Google")]
     RateLimited { retry_after: Option<Duration> },
-    /// 5xx, still failing after the retries.
+    /// 5xx, still failing after the retries (or with a `Retry-After` too long to wait for in process).
     #[error("Google is unavailable (HTTP {status})")]
-    Unavailable { status: u16 },
+    Unavailable {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// 400: the request was refused; `reason` and `message` are Google's.
     #[error("Google refused the request ({reason}): {message}")]
     BadRequest {
@@ -107,8 +111,16 @@ impl GoogleError {
                 message,
                 location: parsed.as_ref().and_then(|b| b.location()).map(short_message),
             },
-            500..=599 => Self::Unavailable { status },
+            500..=599 => Self::Unavailable { status, retry_after },
             _ => Self::UnexpectedStatus { status },
+        }
+    }
+
+    /// When Google said to come back (its `Retry-After`), for the failures that carry one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } | Self::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -153,10 +165,21 @@ impl From<GoogleError> for AppError {
             G::PreconditionFailed => {
                 AppError::Conflict("the event changed in Google Calendar; reload it and try again".into())
             }
-            G::RateLimited { .. } => {
+            // Google said when: the caller (a job) comes back then.
+            G::RateLimited {
+                retry_after: Some(retry_after),
+            }
+            | G::Unavailable {
+                retry_after: Some(retry_after),
+                ..
+            } => AppError::UpstreamBusy { retry_after },
+            G::RateLimited { retry_after: None } => {
                 AppError::UpstreamUnavailable("too many requests to Google; try again later".into())
             }
-            G::Unavailable { status } => AppError::UpstreamUnavailable(format!("HTTP {status}")),
+            G::Unavailable {
+                status,
+                retry_after: None,
+            } => AppError::UpstreamUnavailable(format!("HTTP {status}")),
             G::UnexpectedStatus { status } => AppError::UpstreamUnavailable(format!("HTTP {status}")),
             G::BadRequest {
                 reason,
@@ -255,7 +278,17 @@ mod tests {
         );
         assert_eq!(
             GoogleError::from_status(503, b"<html>", false, None),
-            GoogleError::Unavailable { status: 503 }
+            GoogleError::Unavailable {
+                status: 503,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            GoogleError::from_status(503, b"", false, Some(Duration::from_secs(120))),
+            GoogleError::Unavailable {
+                status: 503,
+                retry_after: Some(Duration::from_secs(120))
+            }
         );
         assert_eq!(
             GoogleError::from_status(418, b"", false, None),
@@ -290,7 +323,13 @@ mod tests {
                 GoogleError::RateLimited { retry_after: None },
                 "UPSTREAM_UNAVAILABLE",
             ),
-            (GoogleError::Unavailable { status: 503 }, "UPSTREAM_UNAVAILABLE"),
+            (
+                GoogleError::Unavailable {
+                    status: 503,
+                    retry_after: None,
+                },
+                "UPSTREAM_UNAVAILABLE",
+            ),
             (GoogleError::Transport("timeout".into()), "UPSTREAM_UNAVAILABLE"),
             (
                 GoogleError::BadRequest {
@@ -327,5 +366,31 @@ mod tests {
             app.client_message(),
             "the Google account a@x must be connected again"
         );
+    }
+
+    #[test]
+    fn a_retry_after_survives_into_the_app_error() {
+        let wait = Duration::from_secs(90);
+        for google in [
+            GoogleError::RateLimited {
+                retry_after: Some(wait),
+            },
+            GoogleError::Unavailable {
+                status: 503,
+                retry_after: Some(wait),
+            },
+        ] {
+            assert_eq!(google.retry_after(), Some(wait));
+            match AppError::from(google.clone()) {
+                AppError::UpstreamBusy { retry_after } => assert_eq!(retry_after, wait),
+                other => panic!("{google:?} became {other:?}"),
+            }
+        }
+        // Without one, it stays a plain outage (the job queue then backs off on its own).
+        assert!(matches!(
+            AppError::from(GoogleError::RateLimited { retry_after: None }),
+            AppError::UpstreamUnavailable(_)
+        ));
+        assert_eq!(GoogleError::NotFound.retry_after(), None);
     }
 }

@@ -361,7 +361,7 @@ fn classify_token_error(
             error: if status == 429 {
                 GoogleError::RateLimited { retry_after }
             } else {
-                GoogleError::Unavailable { status }
+                GoogleError::Unavailable { status, retry_after }
             },
             failure: Failure::status(status, None),
             retry_after,

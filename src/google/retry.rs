@@ -9,15 +9,17 @@
 //! Never retried: every other status (400, 401, 404, 409, 410, 412, 403 with any other reason such as
 //! `quotaExceeded` or `forbiddenForNonOrganizer`) and local failures (a response that does not parse).
 //!
-//! Delay before retry `n` (0-based): truncated exponential backoff with full jitter,
-//! `random(0, min(max_delay, base_delay * 2^n))`, unless the failure carried a `Retry-After`, which is
-//! honoured as given. A `Retry-After` longer than [`RetryPolicy::max_retry_after`] ends the retries: the
-//! caller reports "rate limited" instead of holding a worker for minutes.
+//! Delay before retry `n` (0-based): the shared truncated exponential backoff ([`crate::backoff`]) with full
+//! jitter, `random(0, min(max_delay, base_delay * 2^n))`, unless the failure carried a `Retry-After`, which
+//! is honoured as given. A `Retry-After` longer than [`RetryPolicy::max_retry_after`] (10 s) ends the
+//! retries: the error keeps the `Retry-After`, and a job gets back in the queue for then instead of
+//! holding a worker for minutes.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
+
+use crate::backoff::{ExponentialBackoff, Jitter, full_jitter};
 
 /// Why one attempt failed, as far as retrying is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,9 @@ pub enum Decision {
     GiveUp,
 }
 
+/// The longest `Retry-After` a call waits for by default before giving up.
+pub const MAX_RETRY_AFTER_IN_PROCESS: Duration = Duration::from_secs(10);
+
 /// Retry settings. `Default` follows Google's guidance: 5 retries, 1 s base, 32 s cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -77,7 +82,8 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Cap of the backoff ceiling.
     pub max_delay: Duration,
-    /// The longest `Retry-After` waited for; a longer one gives up.
+    /// The longest `Retry-After` waited for in process; a longer one gives up (the caller, a job, is
+    /// rescheduled for then).
     pub max_retry_after: Duration,
 }
 
@@ -87,7 +93,7 @@ impl Default for RetryPolicy {
             max_retries: 5,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(32),
-            max_retry_after: Duration::from_secs(60),
+            max_retry_after: MAX_RETRY_AFTER_IN_PROCESS,
         }
     }
 }
@@ -110,10 +116,14 @@ impl RetryPolicy {
         }
     }
 
+    /// The backoff between attempts: the shared policy with full jitter.
+    pub fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff::new(self.base_delay, self.max_delay, Jitter::Full)
+    }
+
     /// `min(max_delay, base_delay * 2^retry)`, without overflow.
     pub fn backoff_ceiling(&self, retry: u32) -> Duration {
-        let factor = 1u32.checked_shl(retry.min(31)).unwrap_or(u32::MAX);
-        self.base_delay.saturating_mul(factor).min(self.max_delay)
+        self.backoff().ceiling(retry)
     }
 
     /// Decides after a failure. `retries_done` counts the retries already made (0 after the first attempt).
@@ -137,12 +147,6 @@ impl RetryPolicy {
             }
         }
     }
-}
-
-/// A uniformly random delay in `[0, ceiling]`.
-pub fn full_jitter<R: Rng + ?Sized>(rng: &mut R, ceiling: Duration) -> Duration {
-    let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(rng.random_range(0..=nanos))
 }
 
 /// Parses a `Retry-After` value: delay-seconds, or an HTTP date (a date in the past means now).
@@ -239,7 +243,6 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use chrono::TimeZone;
-    use rand::{SeedableRng, rngs::StdRng};
 
     use super::*;
 
@@ -314,20 +317,6 @@ mod tests {
     }
 
     #[test]
-    fn full_jitter_stays_within_the_ceiling_and_spreads() {
-        let mut rng = StdRng::seed_from_u64(7);
-        let ceiling = Duration::from_millis(100);
-        let samples: Vec<Duration> = (0..2000).map(|_| full_jitter(&mut rng, ceiling)).collect();
-        assert!(samples.iter().all(|d| *d <= ceiling));
-        let low = samples.iter().filter(|d| **d < Duration::from_millis(10)).count();
-        let high = samples.iter().filter(|d| **d > Duration::from_millis(90)).count();
-        // Full jitter: about 10% in each tail, not clustered at the ceiling.
-        assert!((100..=300).contains(&low), "low tail {low}");
-        assert!((100..=300).contains(&high), "high tail {high}");
-        assert_eq!(full_jitter(&mut rng, Duration::ZERO), Duration::ZERO);
-    }
-
-    #[test]
     fn decide_uses_the_jittered_ceiling_of_the_attempt() {
         let p = RetryPolicy::default();
         let seen = std::cell::Cell::new(Duration::ZERO);
@@ -399,11 +388,11 @@ mod tests {
             Decision::RetryAfter(Duration::ZERO)
         );
         assert_eq!(
-            p.decide(0, &status(429), Some(Duration::from_secs(60)), max_jitter),
-            Decision::RetryAfter(Duration::from_secs(60))
+            p.decide(0, &status(429), Some(Duration::from_secs(10)), max_jitter),
+            Decision::RetryAfter(Duration::from_secs(10))
         );
         assert_eq!(
-            p.decide(0, &status(429), Some(Duration::from_secs(61)), max_jitter),
+            p.decide(0, &status(503), Some(Duration::from_secs(11)), max_jitter),
             Decision::GiveUp
         );
         // Retry-After does not extend the number of retries.

@@ -143,8 +143,9 @@ impl AccessTokens {
         self.refresh_locked(&account).await
     }
 
-    /// Runs `f` with a token; on [`GoogleError::Unauthorized`] refreshes once and runs it again.
-    pub async fn with_token<T, F, Fut>(&self, account_id: Uuid, mut f: F) -> Result<T, GoogleError>
+    /// Runs `f` with a token; on [`GoogleError::Unauthorized`] refreshes once and runs it again. Domain
+    /// code gets this through [`super::GoogleAccount`].
+    pub(super) async fn with_token<T, F, Fut>(&self, account_id: Uuid, mut f: F) -> Result<T, GoogleError>
     where
         F: FnMut(SecretString) -> Fut,
         Fut: Future<Output = Result<T, GoogleError>>,

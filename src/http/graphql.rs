@@ -1,27 +1,23 @@
-//! The GraphQL endpoints: GraphiQL on GET, our own POST handler, and the websocket.
+//! The GraphQL endpoints: our own POST handler and the websocket (the playground on GET is in playground.rs).
 //!
 //! The stock async-graphql handler executes GET requests and treats any content type as JSON; with cookie
 //! sessions that lets a foreign page run operations as the user, so POST is written here: JSON only, one
 //! operation per request.
 
-use async_graphql::{
-    Executor, ServerError, Value,
-    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
-};
+use async_graphql::{Executor, ServerError, Value, http::ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     body::Bytes,
     extract::{ConnectInfo, State, WebSocketUpgrade, ws::CloseFrame, ws::Message},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
-use base64::Engine as _;
 use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use tower_sessions::Session;
 
-use super::{cookies, csrf::CsrfToken, guards, headers::graphiql_csp};
+use super::{cookies, csrf::CsrfToken, guards};
 use crate::{
     crypto::ExposeSecret,
     error::AppError,
@@ -30,35 +26,6 @@ use crate::{
     session::{TypedSession, Viewer},
     state::AppState,
 };
-
-/// Sends the CSRF cookie's value as `X-CSRF-Token` on GraphiQL's requests, as any SPA on Chronos does.
-const CSRF_FETCH: &str = "(()=>{const f=window.fetch.bind(window);window.fetch=(input,init={})=>{\
-const m=document.cookie.match(/(?:^|; )(?:__Host-)?chronos_csrf=([^;]*)/);\
-if(m){const h=new Headers(init.headers||{});h.set('X-CSRF-Token',decodeURIComponent(m[1]));\
-init={...init,headers:h,credentials:'same-origin'};}return f(input,init);};})();";
-
-/// GraphiQL only. A GET never executes an operation, whatever its query string says.
-pub async fn graphiql() -> Response {
-    let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());
-    let page = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("Chronos GraphiQL")
-        .finish()
-        .replace("<script", &format!("<script nonce=\"{nonce}\""))
-        .replacen(
-            "<head>",
-            &format!("<head><script nonce=\"{nonce}\">{CSRF_FETCH}</script>"),
-            1,
-        );
-    let mut response = Html(page).into_response();
-    if let Ok(csp) = HeaderValue::from_str(&graphiql_csp(&nonce)) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    response
-}
 
 /// The signed-in viewer of a request, after the CSRF check that guards every POST carrying the session
 /// cookie. The token is compared with the one bound to the session the cookie names.

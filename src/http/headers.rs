@@ -41,17 +41,6 @@ pub async fn security_headers(State(state): State<AppState>, request: Request<Bo
     response
 }
 
-/// The CSP of the GraphiQL page: its own inline scripts by nonce, its assets from unpkg, and requests to
-/// this server only.
-pub fn graphiql_csp(nonce: &str) -> String {
-    format!(
-        "default-src 'none'; script-src 'nonce-{nonce}' https://unpkg.com; \
-         style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: https://unpkg.com; \
-         font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; \
-         worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-    )
-}
-
 /// CORS for the configured frontend origins, with credentials (the session cookie). The same rule as the
 /// Origin check (in development the loopback names are one host).
 pub fn cors(state: &AppState) -> CorsLayer {

@@ -14,7 +14,10 @@ use super::{
     JobContext, JobFailure, JobHandlers, Periodic,
     queue::{claim, complete, enqueue_slot, extend_lease, give_up, reschedule},
 };
-use crate::entities::jobs;
+use crate::{
+    backoff::{ExponentialBackoff, Jitter},
+    entities::jobs,
+};
 
 /// How a worker pool behaves. The defaults suit production; tests shorten everything.
 #[derive(Debug, Clone)]
@@ -26,7 +29,8 @@ pub struct WorkerConfig {
     pub poll_interval: Duration,
     /// How long a claim holds a job without news from its worker; the worker extends it every third.
     pub lease: Duration,
-    /// The first retry's delay, doubled per attempt up to `backoff_max`, then jittered.
+    /// The first retry's delay, doubled per attempt up to `backoff_max`, then jittered (see
+    /// [`WorkerConfig::backoff`]).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
 }
@@ -43,13 +47,18 @@ impl Default for WorkerConfig {
     }
 }
 
-/// The delay before retrying after failed attempt number `attempt` (1-based): `base` doubled per earlier
-/// attempt, capped at `max`, then "equal jitter" (between half and all of it) so retries of a burst spread
-/// out without coming back at once.
-pub fn backoff(attempt: i32, base: Duration, max: Duration) -> Duration {
-    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(30);
-    let ceiling = base.saturating_mul(1u32 << doublings).min(max);
-    ceiling / 2 + ceiling.mul_f64(rand::random::<f64>() / 2.0)
+impl WorkerConfig {
+    /// The delay before a failed job's next attempt: the shared exponential backoff with "equal jitter"
+    /// (between half and all of the ceiling), so retries of a burst spread out without coming back at
+    /// once, nor much sooner than the ceiling.
+    pub fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff::new(self.backoff_base, self.backoff_max, Jitter::Equal)
+    }
+}
+
+/// Which retry a failed attempt number `attempt` (1-based) leads to (0-based, as the backoff counts).
+fn retry_of(attempt: i32) -> u32 {
+    u32::try_from(attempt.saturating_sub(1)).unwrap_or(0)
 }
 
 /// A set of workers (and periodic schedulers) sharing one handler registry. They stop on the context's
@@ -184,7 +193,7 @@ impl<S: JobContext> Worker<S> {
             JobFailure::Retry {
                 after: Some(after), ..
             } => *after,
-            _ => backoff(job.attempts, self.config.backoff_base, self.config.backoff_max),
+            _ => self.config.backoff().delay(retry_of(job.attempts)),
         };
         let run_at = Utc::now()
             + TimeDelta::from_std(delay)
@@ -274,12 +283,15 @@ mod tests {
     use crate::jobs::queue::slot_job_id;
 
     #[test]
-    fn backoff_doubles_is_capped_and_keeps_at_least_half() {
-        let base = Duration::from_secs(5);
-        let max = Duration::from_secs(60);
+    fn job_retries_back_off_from_the_config_and_keep_at_least_half() {
+        let config = WorkerConfig {
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(60),
+            ..WorkerConfig::default()
+        };
         for _ in 0..200 {
             for (attempt, ceiling) in [(1, 5), (2, 10), (3, 20), (4, 40), (5, 60), (40, 60)] {
-                let delay = backoff(attempt, base, max);
+                let delay = config.backoff().delay(retry_of(attempt));
                 let ceiling = Duration::from_secs(ceiling);
                 assert!(
                     delay >= ceiling / 2 && delay <= ceiling,
@@ -287,7 +299,9 @@ mod tests {
                 );
             }
         }
-        assert_eq!(backoff(0, Duration::ZERO, max), Duration::ZERO);
+        // Attempt numbers below one (never stored, but not trusted) count as the first.
+        assert_eq!(retry_of(0), 0);
+        assert_eq!(retry_of(-3), 0);
     }
 
     #[test]

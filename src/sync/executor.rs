@@ -26,14 +26,13 @@ use uuid::Uuid;
 
 use super::planner::{Effect, LinkChange, Operation, Phase, Plan, PlannedOperation, Side};
 use crate::{
-    crypto::SecretString,
     entities::{calendars, event_links, events, sync_runs},
     error::{AppError, AppResult},
     events::{
         recurrence::{self, EventTime, InstanceKey},
         store,
     },
-    google::{self, BatchRequest, BatchResponse, CallCounter, GoogleCall, GoogleError, MAX_BATCH_SIZE},
+    google::{self, BatchRequest, BatchResponse, CallCounter, EventChange, GoogleError, MAX_BATCH_SIZE},
     state::AppState,
 };
 
@@ -226,10 +225,10 @@ impl Execution<'_> {
             let puts = duplicates
                 .iter()
                 .filter_map(|&i| match &ops[i].operation {
-                    Operation::Insert { side, event_id, body } => Some(BatchRequest::update_event(
+                    Operation::Insert { side, event_id, body } => Some(BatchRequest::change_event(
                         &self.calendar(*side).google_calendar_id,
                         event_id,
-                        body,
+                        EventChange::Replace(body),
                         None,
                     )),
                     _ => None,
@@ -250,13 +249,17 @@ impl Execution<'_> {
             Operation::Insert { body, .. } => BatchRequest::insert_event(calendar_id, body),
             Operation::Update {
                 event_id, body, etag, ..
-            } => BatchRequest::update_event(calendar_id, event_id, body, etag.as_deref()),
+            } => {
+                BatchRequest::change_event(calendar_id, event_id, EventChange::Replace(body), etag.as_deref())
+            }
             Operation::Patch {
                 event_id,
                 patch,
                 etag,
                 ..
-            } => BatchRequest::patch_event(calendar_id, event_id, patch.clone(), etag.as_deref()),
+            } => {
+                BatchRequest::change_event(calendar_id, event_id, EventChange::Patch(patch), etag.as_deref())
+            }
             Operation::Delete { event_id, .. } => BatchRequest::delete_event(calendar_id, event_id),
         }
     }
@@ -268,38 +271,14 @@ impl Execution<'_> {
         account_id: Uuid,
         requests: Vec<BatchRequest>,
     ) -> Result<Vec<Result<BatchResponse, GoogleError>>, ExecuteError> {
-        let google = self.state.google()?;
-        let fatal = |error: GoogleError| match error {
+        let google = self.state.google()?.account(account_id).counting(self.counter);
+        google.batch(&requests).await.map_err(|error| match error {
             GoogleError::InvalidGrant | GoogleError::NeedsReauth { .. } => ExecuteError::NeedsReauth {
                 side,
                 error: error.into(),
             },
             other => ExecuteError::Local(other.into()),
-        };
-        let token: SecretString = google.tokens.access_token(account_id).await.map_err(fatal)?;
-        let call = GoogleCall::new(account_id, &token, self.counter);
-        let mut results = google.calendar.batch(&call, requests.clone()).await;
-        let refused: Vec<usize> = results
-            .iter()
-            .enumerate()
-            .filter(|(_, result)| matches!(result, Err(GoogleError::Unauthorized)))
-            .map(|(i, _)| i)
-            .collect();
-        if refused.is_empty() {
-            return Ok(results);
-        }
-        tracing::info!(%account_id, parts = refused.len(), "batch parts refused the access token; refreshing it once");
-        let token = google
-            .tokens
-            .force_refresh(account_id, &token)
-            .await
-            .map_err(fatal)?;
-        let call = GoogleCall::new(account_id, &token, self.counter);
-        let again = refused.iter().map(|&i| requests[i].clone()).collect();
-        for (i, result) in refused.into_iter().zip(google.calendar.batch(&call, again).await) {
-            results[i] = result;
-        }
-        Ok(results)
+        })
     }
 
     /// Records a chunk's answers, links and counters in one transaction, then tells the observer.

@@ -49,10 +49,10 @@ fn the_check_finds_cycles_through_every_kind_of_path() {
     write("b.rs", "pub fn f() { tokio::select! { _ = x => crate::a::g() } }");
     // c -> d/e.rs through `super::`, d/e.rs -> c by a plain path; d.rs declares e
     write("c.rs", "pub fn h() { crate::d::e::k() }");
-    write("d.rs", "pub mod e;");
-    write("d/e.rs", "pub fn k() { super::super::c::h() }");
-    // test modules do not count
+    write("d.rs", "pub mod e;\npub(crate) fn m() {}");
+    // test modules and visibilities do not count
     write("f.rs", "#[cfg(test)] mod tests { use crate::a::g; }");
+    write("d/e.rs", "pub(super) fn k() { super::super::c::h() }");
 
     let cycles = import_cycles(&src, dir.path());
     assert_eq!(
@@ -292,6 +292,9 @@ impl<'ast> Visit<'ast> for PathCollector {
             self.add_use_tree(Vec::new(), &item.tree);
         }
     }
+
+    /// `pub(super)` and `pub(in crate::x)` say who may see an item, not what it uses.
+    fn visit_visibility(&mut self, _: &'ast syn::Visibility) {}
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
         self.add(path.segments.iter().map(|s| s.ident.to_string()).collect());

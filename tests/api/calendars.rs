@@ -1,11 +1,12 @@
 //! Calendars and the event cache against the emulator: refreshCalendars, removal of calendars gone at
 //! Google, full and incremental listings, the 410 fallback, push notifications, the webhook's checks,
-//! channel renewal and stopping.
+//! channel renewal and stopping, and a refresh Google answers "busy" going back to the queue until its
+//! Retry-After.
 //!
 //! Tests that count Google requests exactly either run without workers (`no_workers`) and call the
 //! domain functions themselves, or wait for the job queue to be idle.
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use chronos::{
@@ -18,11 +19,13 @@ use chronos::{
     },
     events::store::{self, StoredEvent},
     google::{CalendarListEntry, CalendarListing},
+    jobs::{JobHandlers, WorkerConfig, WorkerPool},
     state::AppState,
 };
 use reqwest::StatusCode;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -1047,4 +1050,133 @@ async fn renewal_saves_the_new_channel_before_stopping_the_old_and_keeps_it_on_f
         .expect("query")
         .expect("row");
     assert_eq!(short_after.stopped_at, None);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Retry-After
+// -------------------------------------------------------------------------------------------------
+
+/// Workers on `state` that run only the real `calendar.refresh` handler (no periodic job that could
+/// queue or move a refresh meanwhile), with short polling.
+fn refresh_workers(state: &AppState) -> WorkerPool {
+    let all = chronos::app::job_handlers();
+    let refresh = all
+        .get(calendars::jobs::REFRESH_EVENTS)
+        .expect("the refresh handler")
+        .clone();
+    let mut handlers = JobHandlers::default();
+    handlers.register_fn(calendars::jobs::REFRESH_EVENTS, move |state, job| {
+        let refresh = refresh.clone();
+        async move { refresh.run(&state, &job).await }
+    });
+    let config = WorkerConfig {
+        workers: 1,
+        poll_interval: Duration::from_millis(20),
+        ..WorkerConfig::default()
+    };
+    WorkerPool::start(state, Arc::new(handlers), config)
+}
+
+/// The calendar's queued refresh job (found by its dedupe key, which a claim clears).
+async fn queued_refresh_job(state: &AppState, calendar_id: Uuid) -> jobs::Model {
+    jobs::Entity::find()
+        .filter(jobs::Column::DedupeKey.eq(format!("{}:{calendar_id}", calendars::jobs::REFRESH_EVENTS)))
+        .one(&state.db)
+        .await
+        .expect("jobs")
+        .expect("the calendar's refresh job")
+}
+
+/// Waits until job `id` has made `attempts` attempts and is `status`.
+async fn wait_for_attempt(state: &AppState, id: Uuid, attempts: i32, status: JobStatus) -> jobs::Model {
+    let load = || async {
+        jobs::Entity::find_by_id(id)
+            .one(&state.db)
+            .await
+            .expect("jobs")
+            .expect("the job")
+    };
+    for _ in 0..800 {
+        let job = load().await;
+        if job.attempts == attempts && job.status == status {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "expected attempt {attempts} to leave the job {status:?}: {:?}",
+        load().await
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_google_answers_busy_goes_back_to_the_queue_until_its_retry_after() {
+    let app = TestApp::spawn_with(no_workers).await;
+    app.sign_in("alice@example.com").await;
+    let gid = "alice@example.com";
+    let account = app.account_id(gid).await;
+    let calendar_id = uuid(&primary(&app.refresh_calendars(&account).await)["id"]);
+    let state = app.app_state().await;
+    // Queued, and no worker runs it yet.
+    calendars::jobs::enqueue_events_refresh(&state, calendar_id)
+        .await
+        .expect("enqueue");
+    let queued = queued_refresh_job(&state, calendar_id).await;
+    assert_eq!((queued.status, queued.attempts), (JobStatus::Queued, 0));
+
+    // Busy for two minutes: far longer than a worker waits, so the job goes back to the queue for then.
+    app.emulator_control(
+        "/emulator/faults",
+        json!({ "method": "GET", "path": "/calendar/v3/calendars/*/events", "status": 503,
+                "retryAfter": 120, "times": 1 }),
+    )
+    .await;
+    app.forget_google_requests().await;
+    let started = Utc::now();
+    let workers = refresh_workers(&state);
+    let job = wait_for_attempt(&state, queued.id, 1, JobStatus::Queued).await;
+    let settled = Utc::now();
+    workers.stop().await;
+    assert!(
+        job.run_at >= started + chrono::Duration::seconds(119)
+            && job.run_at <= settled + chrono::Duration::seconds(121),
+        "rescheduled for {} (attempt between {started} and {settled})",
+        job.run_at
+    );
+    let error = job.last_error.clone().unwrap_or_default();
+    assert!(error.starts_with("UPSTREAM_UNAVAILABLE"), "{error}");
+    let lists = of_route(&app.google_requests(), EVENTS_LIST, Some(gid))
+        .into_iter()
+        .map(|r| r["status"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(lists, [json!(503)], "one listing, and no retry in process");
+    assert!(
+        live_summaries(&cached(&state, calendar_id).await).is_empty()
+            && event_rows(&state, calendar_id).await == 0
+    );
+
+    // A short Retry-After is waited for in process: the same attempt lists again and succeeds.
+    GoogleUser::new(&app, gid).insert(gid, "After the wait", 3).await;
+    let mut due = job.into_active_model();
+    due.run_at = Set(Utc::now());
+    due.update(&state.db).await.expect("make the job due");
+    app.emulator_control(
+        "/emulator/faults",
+        json!({ "method": "GET", "path": "/calendar/v3/calendars/*/events", "status": 429,
+                "retryAfter": 1, "times": 1 }),
+    )
+    .await;
+    app.forget_google_requests().await;
+    let workers = refresh_workers(&state);
+    wait_for_attempt(&state, queued.id, 2, JobStatus::Done).await;
+    workers.stop().await;
+    let lists = of_route(&app.google_requests(), EVENTS_LIST, Some(gid))
+        .into_iter()
+        .map(|r| r["status"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(lists, [json!(429), json!(200)]);
+    assert_eq!(
+        live_summaries(&cached(&state, calendar_id).await),
+        ["After the wait"]
+    );
 }

@@ -70,7 +70,7 @@ impl Demo {
             .to_string();
         assert!(
             rest.contains(&format!("{address}/graphql")),
-            "prints the GraphiQL URL: {rest}"
+            "prints the playground URL: {rest}"
         );
         assert!(
             rest.contains("startGoogleSignIn"),
@@ -118,14 +118,38 @@ impl Demo {
 #[tokio::test]
 async fn the_demo_signs_in_a_demo_account_and_serves_its_seeded_events() {
     let demo = Demo::start().await;
+    // As the banner says: run startGoogleSignIn, open the URL, pick alice in the emulator's chooser.
     let data = demo
-        .graphql(
-            "mutation { startGoogleSignIn(loginHint: \"alice@demo.chronos.dev\") { url } }",
-            json!({}),
-        )
+        .graphql("mutation { startGoogleSignIn { url } }", json!({}))
         .await;
-    let authorize = data["startGoogleSignIn"]["url"].as_str().expect("url");
-    let consent = demo.client.get(authorize).send().await.expect("authorize");
+    let authorize = url::Url::parse(data["startGoogleSignIn"]["url"].as_str().expect("url")).expect("URL");
+    let chooser = demo
+        .client
+        .get(authorize.clone())
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(chooser.status(), StatusCode::OK, "the account chooser");
+    let html = chooser.text().await.expect("chooser page");
+    for (email, _) in chronos::demo::DEMO_ACCOUNTS {
+        assert!(
+            html.contains(&format!("data-email=\"{email}\"")),
+            "{email} listed: {html}"
+        );
+    }
+    let alice = chronos::demo::DEMO_ACCOUNTS[0].0;
+    let href = html
+        .split(&format!("data-email=\"{alice}\" href=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("alice's link")
+        .replace("&amp;", "&");
+    let consent = demo
+        .client
+        .get(authorize.join(&href).expect("link URL"))
+        .send()
+        .await
+        .expect("pick alice");
     assert_eq!(consent.status(), StatusCode::FOUND);
     let landing = demo
         .client
@@ -144,7 +168,7 @@ async fn the_demo_signs_in_a_demo_account_and_serves_its_seeded_events() {
     assert_eq!(
         landing_page.headers()[header::LOCATION],
         "/graphql",
-        "the landing leads to GraphiQL"
+        "the landing leads to the playground"
     );
 
     let me = demo.graphql("{ me { email } }", json!({})).await;

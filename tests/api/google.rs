@@ -12,8 +12,8 @@ use chronos::{
     entities::{enums::AccountStatus, google_accounts, users},
     google::{
         AccessTokens, BatchRequest, CalendarClient, CalendarClientOptions, CallCounter, DeleteOutcome, Event,
-        EventDateTime, GoogleCall, GoogleError, ListEvents, OAuthClient, RetryPolicy, TokenSet,
-        encrypt_tokens,
+        EventChange, EventDateTime, GoogleAccount, GoogleCall, GoogleError, ListEvents, OAuthClient,
+        RetryPolicy, TokenSet, encrypt_tokens,
     },
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
@@ -322,13 +322,25 @@ async fn incremental_listing_returns_exactly_the_changes_in_one_request() {
     let mut changed = target.clone();
     changed.summary = Some("renamed".into());
     let updated = client
-        .update_event(&call, cal, &event_id("seed", 1), &changed, target.etag.as_deref())
+        .change_event(
+            &call,
+            cal,
+            &event_id("seed", 1),
+            EventChange::Replace(&changed),
+            target.etag.as_deref(),
+        )
         .await
         .expect("update");
     assert_eq!(updated.summary.as_deref(), Some("renamed"));
     assert_eq!(
         client
-            .update_event(&call, cal, &event_id("seed", 1), &changed, target.etag.as_deref())
+            .change_event(
+                &call,
+                cal,
+                &event_id("seed", 1),
+                EventChange::Replace(&changed),
+                target.etag.as_deref(),
+            )
             .await
             .err(),
         Some(GoogleError::PreconditionFailed),
@@ -435,7 +447,7 @@ async fn listings_follow_short_pages_and_take_the_sync_token_from_the_last_one()
     let writes: Vec<BatchRequest> = (0..30)
         .map(|n| BatchRequest::insert_event(cal, &timed(&event_id("page", n), "p", n as u32)))
         .collect();
-    assert!(client.batch(&call, writes).await.iter().all(Result::is_ok));
+    assert!(client.batch(&call, &writes).await.iter().all(Result::is_ok));
 
     let before = counter.get();
     let full = client
@@ -448,11 +460,11 @@ async fn listings_follow_short_pages_and_take_the_sync_token_from_the_last_one()
     assert_eq!(unique.len(), 30);
 
     client
-        .patch_event(
+        .change_event(
             &call,
             cal,
             &event_id("page", 3),
-            &json!({"summary": "patched"}),
+            EventChange::Patch(&json!({"summary": "patched"})),
             None,
         )
         .await
@@ -511,7 +523,7 @@ async fn five_hundred_writes_land_exactly_once_despite_ten_percent_failures() {
         .enumerate()
         .map(|(n, id)| BatchRequest::insert_event(cal, &timed(id, &format!("event {n}"), n as u32)))
         .collect();
-    let results = client.batch(&call, writes).await;
+    let results = client.batch(&call, &writes).await;
     assert_eq!(results.len(), 500);
     let mut duplicates = 0;
     for (id, result) in ids.iter().zip(&results) {
@@ -584,7 +596,7 @@ async fn two_hundred_writes_go_out_in_four_batches() {
     let seed: Vec<BatchRequest> = (0..150)
         .map(|n| BatchRequest::insert_event(cal, &timed(&event_id("batch", n), "b", n as u32)))
         .collect();
-    let results = client.batch(&call, seed).await;
+    let results = client.batch(&call, &seed).await;
     assert!(results.iter().all(Result::is_ok));
     g.control(reqwest::Method::DELETE, "/emulator/stats", json!({}))
         .await;
@@ -600,17 +612,17 @@ async fn two_hundred_writes_go_out_in_four_batches() {
         ));
     }
     for n in 0..50 {
-        writes.push(BatchRequest::patch_event(
+        writes.push(BatchRequest::change_event(
             cal,
             &event_id("batch", n),
-            json!({"summary": "patched"}),
+            EventChange::Patch(&json!({"summary": "patched"})),
             None,
         ));
     }
     for n in 50..100 {
         writes.push(BatchRequest::delete_event(cal, &event_id("batch", n)));
     }
-    let results = client.batch(&call, writes).await;
+    let results = client.batch(&call, &writes).await;
     assert_eq!(results.len(), 200);
     for (n, result) in results.iter().enumerate() {
         let response = result.as_ref().unwrap_or_else(|e| panic!("write {n}: {e:?}"));
@@ -749,16 +761,8 @@ async fn concurrent_callers_on_an_expired_token_share_one_refresh() {
             let access = access.clone();
             let client = client.clone();
             tokio::spawn(async move {
-                let counter = CallCounter::new();
-                access
-                    .with_token(account_id, |token| {
-                        let client = client.clone();
-                        let counter = counter.clone();
-                        async move {
-                            let call = GoogleCall::new(account_id, &token, &counter);
-                            client.calendar_list(&call, None).await
-                        }
-                    })
+                GoogleAccount::new(&client, &access, account_id)
+                    .list_calendars(None)
                     .await
             })
         })
@@ -772,6 +776,21 @@ async fn concurrent_callers_on_an_expired_token_share_one_refresh() {
         1,
         "one forced refresh for all callers"
     );
+
+    // A batch refused with 401 goes again once, with a refreshed token.
+    g.control(reqwest::Method::POST, "/emulator/expire-access-tokens", json!({}))
+        .await;
+    let before = g.route_count(ROUTE_TOKEN).await;
+    let account = GoogleAccount::new(&client, &access, account_id);
+    let writes: Vec<BatchRequest> = (0..3)
+        .map(|n| {
+            BatchRequest::insert_event("gina@example.com", &timed(&event_id("refused", n), "r", n as u32))
+        })
+        .collect();
+    let answers = account.batch(&writes).await.expect("a usable token");
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(g.route_count(ROUTE_TOKEN).await - before, 1, "one refresh");
+    assert_eq!(account.calls(), 2, "the refused batch and the one sent again");
 }
 
 #[tokio::test]
@@ -790,16 +809,8 @@ async fn a_revoked_grant_marks_the_account_and_reconnecting_restores_it() {
         json!({}),
     )
     .await;
-    let counter = CallCounter::new();
-    let result = access
-        .with_token(account_id, |token| {
-            let (client, counter) = (client.clone(), counter.clone());
-            async move {
-                client
-                    .calendar_list(&GoogleCall::new(account_id, &token, &counter), None)
-                    .await
-            }
-        })
+    let result = GoogleAccount::new(&client, &access, account_id)
+        .list_calendars(None)
         .await;
     assert_eq!(
         result.err(),

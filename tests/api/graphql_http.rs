@@ -57,7 +57,7 @@ async fn text_plain_and_multipart_posts_execute_nothing() {
 }
 
 #[tokio::test]
-async fn get_with_a_query_serves_graphiql_and_executes_nothing() {
+async fn get_with_a_query_serves_the_playground_and_executes_nothing() {
     let app = TestApp::spawn().await;
     let response = app.get("/graphql?query=%7B__typename%7D").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -67,7 +67,10 @@ async fn get_with_a_query_serves_graphiql_and_executes_nothing() {
         .to_string();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let text = response.text().await.expect("body");
-    assert!(text.contains("graphiql"), "GraphiQL page expected");
+    assert!(
+        text.contains("Chronos playground"),
+        "the playground page expected"
+    );
     assert!(!text.contains(EXECUTED), "the query must not run");
 }
 
@@ -165,4 +168,74 @@ async fn a_foreign_origin_or_cross_site_fetch_is_refused() {
         .await
         .expect("POST");
     assert_eq!(same.status(), StatusCode::OK);
+}
+
+/// The playground's files: every URL on the page is under one content hash, served with a year of
+/// caching and compressed; the page itself is revalidated; a stale hash or unknown file is a 404.
+#[tokio::test]
+async fn the_playground_assets_are_hashed_immutable_and_compressed() {
+    let app = TestApp::spawn().await;
+    let page = app
+        .client
+        .get(app.url("/graphql"))
+        .header(header::ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .expect("GET /graphql");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()[header::CACHE_CONTROL], "no-cache");
+    assert_eq!(page.headers()[header::CONTENT_ENCODING], "gzip");
+    let html = app.get("/graphql").await.text().await.expect("html");
+    let links: Vec<&str> = html
+        .split('"')
+        .filter(|s| s.starts_with("/graphql/assets/"))
+        .collect();
+    assert!(links.len() >= 3, "{html}");
+    let hash = links[0].split('/').nth(3).expect("hash");
+    assert_eq!(hash.len(), 16);
+    let mut fetched = 0;
+    for link in &links {
+        assert!(link.starts_with(&format!("/graphql/assets/{hash}/")), "{link}");
+        let response = app
+            .client
+            .get(app.url(link))
+            .header(header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(response.status(), StatusCode::OK, "{link}");
+        assert_eq!(
+            response.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        if link.ends_with(".js") || link.ends_with(".css") {
+            assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip", "{link}");
+        }
+        if link.ends_with(".js") {
+            assert!(content_type.starts_with("text/javascript"), "{content_type}");
+        }
+        fetched += 1;
+    }
+    assert_eq!(fetched, links.len());
+    // Modules import their siblings under the same hash.
+    for module in [
+        "transport.js",
+        "schema.js",
+        "editor.js",
+        "history.js",
+        "banner.js",
+    ] {
+        let response = app.get(&format!("/graphql/assets/{hash}/{module}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{module}");
+    }
+    let stale = app.get("/graphql/assets/0000000000000000/main.js").await;
+    assert_eq!(stale.status(), StatusCode::NOT_FOUND);
+    let unknown = app.get(&format!("/graphql/assets/{hash}/../Cargo.toml")).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let unknown = app.get(&format!("/graphql/assets/{hash}/secret.js")).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }

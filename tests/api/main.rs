@@ -2,6 +2,7 @@
 
 mod accounts;
 mod architecture;
+mod browser;
 mod calendars;
 mod demo;
 mod events;

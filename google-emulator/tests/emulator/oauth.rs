@@ -296,6 +296,7 @@ async fn default_account_and_configured_client() {
     let t = TestEmu::start_with(EmulatorConfig {
         client_id: Some("good".into()),
         client_secret: Some("secret".into()),
+        default_account_email: Some("user@example.com".into()),
         ..EmulatorConfig::default()
     })
     .await;
@@ -486,4 +487,109 @@ async fn scopes_are_enforced() {
         r.body["error"]["message"],
         "Request had insufficient authentication scopes."
     );
+}
+
+/// The `href` of every account link of the chooser, by `data-email`.
+fn chooser_links(html: &str) -> Vec<(String, String)> {
+    html.split("<a class=\"account\" data-email=\"")
+        .skip(1)
+        .map(|rest| {
+            let (email, rest) = rest.split_once('"').unwrap();
+            let href = rest.split("href=\"").nth(1).unwrap().split('"').next().unwrap();
+            (email.to_owned(), href.replace("&amp;", "&"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn without_login_hint_the_chooser_lists_accounts_and_picking_one_signs_in_as_it() {
+    let t = TestEmu::start().await;
+    for email in ["alice@example.com", "bob@example.com"] {
+        let r = t
+            .control(Method::POST, "/emulator/accounts", json!({"email": email}))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let ch = challenge(VERIFIER);
+    let params = [
+        ("client_id", "my-client"),
+        ("redirect_uri", REDIRECT),
+        ("response_type", "code"),
+        ("scope", "openid email https://www.googleapis.com/auth/calendar"),
+        ("state", "st-chooser"),
+        ("code_challenge", ch.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let resp = t
+        .client
+        .get(t.url("/o/oauth2/v2/auth"))
+        .query(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "a page, not a redirect");
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page_url = resp.url().clone();
+    let html = resp.text().await.unwrap();
+    let links = chooser_links(&html);
+    let emails: Vec<&str> = links.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(emails, ["alice@example.com", "bob@example.com"], "{html}");
+    assert!(
+        html.contains("name=\"login_hint\""),
+        "a field for another address"
+    );
+    assert!(
+        t.emu().issue_access_token("alice@example.com").is_ok(),
+        "a known account has a token"
+    );
+    assert!(
+        t.emu().issue_access_token("user@example.com").is_err(),
+        "no default account was created behind the chooser"
+    );
+
+    // Picking bob follows his link: the same authorization request with his login_hint.
+    let (_, bob_href) = links.iter().find(|(e, _)| e == "bob@example.com").unwrap();
+    assert!(bob_href.starts_with("/o/oauth2/v2/auth?"), "{bob_href}");
+    let pick = page_url.join(bob_href).unwrap();
+    let picked: Vec<(String, String)> = pick.query_pairs().into_owned().collect();
+    assert_eq!(param(&picked, "login_hint"), Some("bob@example.com"));
+    assert_eq!(param(&picked, "state"), Some("st-chooser"));
+    let resp = t.client.get(pick).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with(REDIRECT));
+    let pairs: Vec<(String, String)> = location.query_pairs().into_owned().collect();
+    assert_eq!(param(&pairs, "state"), Some("st-chooser"));
+    let code = param(&pairs, "code").unwrap();
+    let r = exchange(&t, code, VERIFIER, REDIRECT).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let access = r.body["access_token"].as_str().unwrap();
+    let r = t.get(access, "/oauth2/v3/userinfo").await;
+    assert_eq!(r.body["email"], "bob@example.com");
+
+    // The form for another address carries the request along and signs in as the typed address.
+    let mut other: Vec<(&str, &str)> = params.to_vec();
+    other.push(("login_hint", "carol@example.com"));
+    let resp = t
+        .client
+        .get(t.url("/o/oauth2/v2/auth"))
+        .query(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    for (name, value) in &params {
+        assert!(
+            html.contains(&format!(
+                "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
+                value.replace('&', "&amp;")
+            )),
+            "the form keeps {name}"
+        );
+    }
 }

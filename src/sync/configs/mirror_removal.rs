@@ -18,7 +18,7 @@ use crate::{
     entities::{calendars, enums::SyncDirection, events, sync_configs},
     error::{AppError, AppResult},
     events::store,
-    google::{BatchRequest, CallCounter, Event, GoogleCall, GoogleError, ListEvents, MAX_BATCH_SIZE},
+    google::{BatchRequest, Event, GoogleError, ListEvents, MAX_BATCH_SIZE},
     state::AppState,
     sync::mirror::{MIRROR_CONFIG_KEY, is_mirror},
 };
@@ -52,25 +52,15 @@ async fn list_copies(
     calendar: &calendars::Model,
     config: &sync_configs::Model,
 ) -> AppResult<Vec<String>> {
-    let google = state.google()?;
-    let counter = CallCounter::new();
     let params = ListEvents {
         private_extended_properties: vec![(MIRROR_CONFIG_KEY.to_owned(), config.id.to_string())],
         max_results: Some(2500),
         ..ListEvents::full()
     };
-    let listing = google
-        .tokens
-        .with_token(calendar.account_id, |token| {
-            let (counter, params) = (&counter, &params);
-            async move {
-                let call = GoogleCall::new(calendar.account_id, &token, counter);
-                google
-                    .calendar
-                    .list_events(&call, &calendar.google_calendar_id, params)
-                    .await
-            }
-        })
+    let listing = state
+        .google()?
+        .account(calendar.account_id)
+        .list_events(&calendar.google_calendar_id, &params)
         .await?;
     Ok(copies_to_delete(&listing.items, config))
 }
@@ -102,8 +92,7 @@ fn copies_to_delete(items: &[Event], config: &sync_configs::Model) -> Vec<String
 /// Deletes `ids` in `calendar` in batches and tombstones them in the cache; returns how many are gone.
 /// Ids whose deletion failed (other than 404/410) make the whole call fail, after the rest is done.
 async fn delete_copies(state: &AppState, calendar: &calendars::Model, ids: &[String]) -> AppResult<usize> {
-    let google = state.google()?;
-    let counter = CallCounter::new();
+    let google = state.google()?.account(calendar.account_id);
     let mut gone: Vec<String> = Vec::with_capacity(ids.len());
     let mut failure: Option<GoogleError> = None;
     for chunk in ids.chunks(MAX_BATCH_SIZE) {
@@ -111,24 +100,7 @@ async fn delete_copies(state: &AppState, calendar: &calendars::Model, ids: &[Str
             .iter()
             .map(|id| BatchRequest::delete_event(&calendar.google_calendar_id, id))
             .collect();
-        let answers = google
-            .tokens
-            .with_token(calendar.account_id, |token| {
-                let (counter, requests) = (&counter, &requests);
-                async move {
-                    let call = GoogleCall::new(calendar.account_id, &token, counter);
-                    let answers = google.calendar.batch(&call, requests.clone()).await;
-                    // A refused token refuses every part: refresh it once and send the chunk again.
-                    if answers
-                        .iter()
-                        .all(|answer| matches!(answer, Err(GoogleError::Unauthorized)))
-                    {
-                        return Err(GoogleError::Unauthorized);
-                    }
-                    Ok(answers)
-                }
-            })
-            .await;
+        let answers = google.batch(&requests).await;
         let answers = match answers {
             Ok(answers) => answers,
             Err(e) => {
