@@ -77,31 +77,78 @@ pub fn encode_cursor<C: Serialize + DeserializeOwned + Send + Sync>(position: C)
     OpaqueCursor(position).encode_cursor()
 }
 
-/// An edge of a Relay connection: a node and the cursor to continue after it.
-pub trait RelayEdge {
-    type Node;
-    fn new(cursor: String, node: Self::Node) -> Self;
-    fn cursor(&self) -> &String;
-}
-
-/// The edges of a page and its page info, from its nodes and their cursors in order.
-pub fn relay_page<E: RelayEdge>(
-    nodes: impl IntoIterator<Item = (String, E::Node)>,
+/// Relay page info for a page whose first and last edges have these cursors.
+pub fn page_info(
+    first: Option<&String>,
+    last: Option<&String>,
     has_previous_page: bool,
     has_next_page: bool,
-) -> (Vec<E>, PageInfo) {
-    let edges: Vec<E> = nodes
-        .into_iter()
-        .map(|(cursor, node)| E::new(cursor, node))
-        .collect();
-    let page_info = PageInfo {
+) -> PageInfo {
+    PageInfo {
         has_previous_page,
         has_next_page,
-        start_cursor: edges.first().map(|edge| edge.cursor().clone()),
-        end_cursor: edges.last().map(|edge| edge.cursor().clone()),
-    };
-    (edges, page_info)
+        start_cursor: first.cloned(),
+        end_cursor: last.cloned(),
+    }
 }
+
+/// Declares a Relay connection over a node type: the edge (a cursor and the node), the page (its edges
+/// and page info), each described as the schema shows it, and `Connection::of`, which builds a page from
+/// its nodes and their cursors in order.
+macro_rules! relay_connection {
+    (
+        $(#[$edge_doc:meta])*
+        edge $edge:ident {
+            $(#[$cursor_doc:meta])* cursor,
+            $(#[$node_doc:meta])* node: $node:ty $(,)?
+        }
+        $(#[$connection_doc:meta])*
+        connection $connection:ident {
+            $(#[$edges_doc:meta])* edges,
+            $(#[$page_info_doc:meta])* page_info $(,)?
+        }
+    ) => {
+        $(#[$edge_doc])*
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            $(#[$cursor_doc])*
+            pub cursor: String,
+            $(#[$node_doc])*
+            pub node: $node,
+        }
+
+        $(#[$connection_doc])*
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $connection {
+            $(#[$edges_doc])*
+            pub edges: Vec<$edge>,
+            $(#[$page_info_doc])*
+            pub page_info: async_graphql::connection::PageInfo,
+        }
+
+        impl $connection {
+            /// The page of these nodes, each with its cursor, in order.
+            pub fn of(
+                nodes: impl IntoIterator<Item = (String, $node)>,
+                has_previous_page: bool,
+                has_next_page: bool,
+            ) -> Self {
+                let edges: Vec<$edge> = nodes
+                    .into_iter()
+                    .map(|(cursor, node)| $edge { cursor, node })
+                    .collect();
+                let page_info = $crate::graphql::page_info(
+                    edges.first().map(|edge| &edge.cursor),
+                    edges.last().map(|edge| &edge.cursor),
+                    has_previous_page,
+                    has_next_page,
+                );
+                Self { edges, page_info }
+            }
+        }
+    };
+}
+pub(crate) use relay_connection;
 
 /// Who is calling, as far as HTTP can tell; resolvers use it for rate limits and session listings.
 #[derive(Debug, Clone)]

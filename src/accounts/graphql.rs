@@ -4,6 +4,7 @@ use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::Utc;
 use sea_orm::EntityTrait;
+use uuid::Uuid;
 
 use super::{service, sessions, signin};
 use crate::{
@@ -141,6 +142,28 @@ impl AccountsQuery {
     }
 }
 
+/// Starts a sign-in (or, with `connect_for`, a connect) flow in the caller's session, within the sign-in
+/// rate limit of the caller's address.
+async fn start_flow(
+    ctx: &Context<'_>,
+    redirect_to: Option<String>,
+    login_hint: Option<String>,
+    connect_for: Option<Uuid>,
+) -> async_graphql::Result<AuthRedirect> {
+    let state = ctx.state()?;
+    state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
+    let session = ctx.data::<TypedSession>()?;
+    let url = signin::start(
+        state,
+        session,
+        redirect_to.as_deref(),
+        login_hint.as_deref(),
+        connect_for,
+    )
+    .await?;
+    Ok(AuthRedirect { url })
+}
+
 #[derive(Default)]
 pub struct AccountsMutation;
 
@@ -155,18 +178,7 @@ impl AccountsMutation {
         redirect_to: Option<String>,
         login_hint: Option<String>,
     ) -> async_graphql::Result<AuthRedirect> {
-        let state = ctx.state()?;
-        state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
-        let session = ctx.data::<TypedSession>()?;
-        let url = signin::start(
-            state,
-            session,
-            redirect_to.as_deref(),
-            login_hint.as_deref(),
-            None,
-        )
-        .await?;
-        Ok(AuthRedirect { url })
+        start_flow(ctx, redirect_to, login_hint, None).await
     }
 
     /// Like `startGoogleSignIn`, for a signed-in user: the Google account chosen at Google is added to
@@ -178,18 +190,7 @@ impl AccountsMutation {
         login_hint: Option<String>,
     ) -> async_graphql::Result<AuthRedirect> {
         let user_id = ctx.user_id()?;
-        let state = ctx.state()?;
-        state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
-        let session = ctx.data::<TypedSession>()?;
-        let url = signin::start(
-            state,
-            session,
-            redirect_to.as_deref(),
-            login_hint.as_deref(),
-            Some(user_id),
-        )
-        .await?;
-        Ok(AuthRedirect { url })
+        start_flow(ctx, redirect_to, login_hint, Some(user_id)).await
     }
 
     /// Revokes Chronos's access at Google and forgets the account and everything cached for it.

@@ -1,12 +1,10 @@
 //! GraphQL types and resolvers of the events domain. Resolvers parse, call the domain, and map.
 
 use crate::graphql::{
-    ContextExt as _, RelayEdge, change, parse_id, relay_page,
+    ContextExt as _, change, parse_id, relay_connection,
     scalars::{Date, DateTime as GqlDateTime},
 };
-use async_graphql::{
-    Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::PageInfo,
-};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
 use super::{
     feed,
@@ -181,34 +179,21 @@ impl Event {
     }
 }
 
-/// An event in a page of events.
-#[derive(SimpleObject)]
-pub struct EventEdge {
-    /// Opaque; pass it as `after` to continue after this event.
-    pub cursor: String,
-    /// The event.
-    pub node: Event,
-}
-
-impl RelayEdge for EventEdge {
-    type Node = Event;
-
-    fn new(cursor: String, node: Event) -> Self {
-        Self { cursor, node }
+relay_connection! {
+    /// An event in a page of events.
+    edge EventEdge {
+        /// Opaque; pass it as `after` to continue after this event.
+        cursor,
+        /// The event.
+        node: Event,
     }
-
-    fn cursor(&self) -> &String {
-        &self.cursor
+    /// A page of events (Relay connection).
+    connection EventConnection {
+        /// The events of this page, in order.
+        edges,
+        /// Whether more events follow, and the cursors to get them.
+        page_info,
     }
-}
-
-/// A page of events (Relay connection).
-#[derive(SimpleObject)]
-pub struct EventConnection {
-    /// The events of this page, in order.
-    pub edges: Vec<EventEdge>,
-    /// Whether more events follow, and the cursors to get them.
-    pub page_info: PageInfo,
 }
 
 /// One change of the delta feed: the event as it now is, or its deletion.
@@ -365,8 +350,11 @@ impl EventsQuery {
         };
         let page = window::events_in_window(&state.db, &state.cipher, user_id, query).await?;
         let nodes = page.edges.into_iter().map(|(cursor, view)| (cursor, Event(view)));
-        let (edges, page_info) = relay_page(nodes, page.has_previous_page, page.has_next_page);
-        Ok(EventConnection { edges, page_info })
+        Ok(EventConnection::of(
+            nodes,
+            page.has_previous_page,
+            page.has_next_page,
+        ))
     }
 
     /// One event of the user (also an instance id). Null when it does not exist, was deleted, or is

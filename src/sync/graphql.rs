@@ -4,14 +4,13 @@
 pub mod progress;
 
 use crate::graphql::{
-    ContextExt as _, RelayEdge, change, decode_after, encode_cursor, parse_id, relay_page,
+    ContextExt as _, change, decode_after, encode_cursor, parse_id, relay_connection,
     scalars::DateTime as GqlDateTime,
 };
 use std::collections::HashMap;
 
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
-    connection::PageInfo,
     dataloader::{DataLoader, Loader},
 };
 use chrono::Utc;
@@ -196,34 +195,21 @@ impl From<sync_runs::Model> for SyncRun {
     }
 }
 
-/// A run in a page of runs.
-#[derive(SimpleObject)]
-pub struct SyncRunEdge {
-    /// Opaque; pass it as `after` to continue after this run.
-    pub cursor: String,
-    /// The run.
-    pub node: SyncRun,
-}
-
-impl RelayEdge for SyncRunEdge {
-    type Node = SyncRun;
-
-    fn new(cursor: String, node: SyncRun) -> Self {
-        Self { cursor, node }
+relay_connection! {
+    /// A run in a page of runs.
+    edge SyncRunEdge {
+        /// Opaque; pass it as `after` to continue after this run.
+        cursor,
+        /// The run.
+        node: SyncRun,
     }
-
-    fn cursor(&self) -> &String {
-        &self.cursor
+    /// A page of runs, newest first (Relay connection).
+    connection SyncRunConnection {
+        /// The runs of this page, newest first.
+        edges,
+        /// Whether older runs follow, and the cursors to get them.
+        page_info,
     }
-}
-
-/// A page of runs, newest first (Relay connection).
-#[derive(SimpleObject)]
-pub struct SyncRunConnection {
-    /// The runs of this page, newest first.
-    pub edges: Vec<SyncRunEdge>,
-    /// Whether older runs follow, and the cursors to get them.
-    pub page_info: PageInfo,
 }
 
 /// A rule mirroring the events of one of the user's calendars into another (and back, when TWO_WAY).
@@ -525,8 +511,7 @@ impl SyncQuery {
             .runs
             .into_iter()
             .map(|(cursor, run)| (encode_cursor(cursor), SyncRun::from(run)));
-        let (edges, page_info) = relay_page(nodes, after.is_some(), page.has_next_page);
-        Ok(SyncRunConnection { edges, page_info })
+        Ok(SyncRunConnection::of(nodes, after.is_some(), page.has_next_page))
     }
 }
 

@@ -1,14 +1,14 @@
 //! GraphQL types and resolvers of the todos domain. Resolvers parse, call [`UserTodos`], and map.
 
 use crate::graphql::{
-    ContextExt as _, RelayEdge, change, decode_after, encode_cursor, id_of, parse_id, relay_page,
+    ContextExt as _, change, decode_after, encode_cursor, id_of, parse_id, relay_connection,
     scalars::{Date, DateTime as GqlDateTime},
 };
 use std::sync::Arc;
 
 use async_graphql::{
     ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject,
-    connection::PageInfo, dataloader::DataLoader,
+    dataloader::DataLoader,
 };
 use uuid::Uuid;
 
@@ -159,34 +159,21 @@ impl TodoList {
     }
 }
 
-/// A todo in a page of todos.
-#[derive(SimpleObject)]
-pub struct TodoEdge {
-    /// Opaque; pass it as `after` to continue after this todo.
-    pub cursor: String,
-    /// The todo.
-    pub node: Todo,
-}
-
-impl RelayEdge for TodoEdge {
-    type Node = Todo;
-
-    fn new(cursor: String, node: Todo) -> Self {
-        Self { cursor, node }
+relay_connection! {
+    /// A todo in a page of todos.
+    edge TodoEdge {
+        /// Opaque; pass it as `after` to continue after this todo.
+        cursor,
+        /// The todo.
+        node: Todo,
     }
-
-    fn cursor(&self) -> &String {
-        &self.cursor
+    /// A page of todos (Relay connection).
+    connection TodoConnection {
+        /// The todos of this page, in order.
+        edges,
+        /// Whether more todos follow, and the cursors to get them.
+        page_info,
     }
-}
-
-/// A page of todos (Relay connection).
-#[derive(SimpleObject)]
-pub struct TodoConnection {
-    /// The todos of this page, in order.
-    pub edges: Vec<TodoEdge>,
-    /// Whether more todos follow, and the cursors to get them.
-    pub page_info: PageInfo,
 }
 
 /// A new todo list.
@@ -304,8 +291,7 @@ impl TodosQuery {
             .todos
             .into_iter()
             .map(|(cursor, todo)| (encode_cursor(cursor), Todo::from(todo)));
-        let (edges, page_info) = relay_page(nodes, after.is_some(), page.has_next_page);
-        Ok(TodoConnection { edges, page_info })
+        Ok(TodoConnection::of(nodes, after.is_some(), page.has_next_page))
     }
 }
 
