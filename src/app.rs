@@ -35,6 +35,10 @@ pub fn reactions() -> Reactions {
             }
             .boxed()
         })],
+        // The page the browser lands on after a sign-in or connect shows the account's calendars.
+        account_connected: vec![Arc::new(|state, account_id| {
+            async move { crate::calendars::jobs::list_at_landing(&state, account_id).await }.boxed()
+        })],
     }
 }
 
@@ -80,6 +84,16 @@ pub fn announce(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Binds the server's address, first of all: a taken port fails before anything (database file,
+/// development keys) is created.
+pub fn bind(addr: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("could not listen on {addr} (set BIND_ADDR to a free HOST:PORT, or port 0 for any free one)")
+    })?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
@@ -91,14 +105,25 @@ pub struct Application {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 impl Application {
-    /// Connects to the database, runs pending migrations (unless told not to) and binds the listener.
+    /// Binds the listener, connects to the database and runs pending migrations (unless told not to).
     pub async fn build(settings: Settings, run_migrations: bool) -> anyhow::Result<Self> {
+        let listener = bind(&settings.bind_addr)?;
+        Self::build_on(listener, settings, run_migrations).await
+    }
+
+    /// [`Application::build`] on a listener bound beforehand ([`bind`]).
+    pub async fn build_on(
+        listener: std::net::TcpListener,
+        settings: Settings,
+        run_migrations: bool,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::from_std(listener).context("could not use the listener")?;
         let db = connect(&settings, run_migrations).await?;
-        let listener = TcpListener::bind(&settings.bind_addr)
-            .await
-            .with_context(|| format!("could not listen on {}", settings.bind_addr))?;
         let addr = listener.local_addr()?;
         let settings = settings.with_bound_addr(addr);
+        if settings.google.client_id.is_none() {
+            tracing::warn!("Google sign-in is disabled: {}", crate::state::NOT_CONFIGURED);
+        }
         Ok(Self {
             listener,
             state: state(db, settings)?,

@@ -8,9 +8,10 @@
 //! - [`jobs`]: the background work: push-triggered and periodic refreshes, channel maintenance.
 //! - graphql: the `Calendar` type, its per-request loaders, the resolvers.
 //!
-//! How the cache fills after sign-in: the first `calendars` query (or `refreshCalendars`) lists the
-//! account's calendars; every new calendar gets a refresh job that lists its events in full and opens a
-//! push channel. From then on, push notifications and a periodic sweep queue incremental refreshes.
+//! How the cache fills after sign-in: the sign-in (or connect) callback lists the account's calendars
+//! before it redirects, so the first `calendars` query has them (when that listing fails, the first
+//! `calendars` query or the sweep queues it); every new calendar gets a refresh job that lists its events
+//! in full and opens a push channel. `Calendar.cacheStatus` tells a client how far that is. From then on, push notifications and a periodic sweep queue incremental refreshes.
 
 pub mod cache;
 mod graphql;

@@ -72,7 +72,7 @@ fn block_on(work: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
     match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "fatal");
+            // Once, on stderr, where the log lines go too.
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
@@ -90,6 +90,17 @@ pub fn main() -> ExitCode {
         let _ = dotenvy::dotenv();
         return block_on(crate::demo::run());
     }
+    // A taken port fails before the settings are read: reading them creates the development keys.
+    let listener = match &command {
+        Command::Serve { .. } => match bind_early() {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -103,7 +114,7 @@ pub fn main() -> ExitCode {
     }
     block_on(async move {
         match command {
-            Command::Serve { no_migrate } => serve(settings, !no_migrate).await,
+            Command::Serve { no_migrate } => serve(settings, listener, !no_migrate).await,
             Command::Migrate { action } => migrate(&settings, action).await,
             Command::RotateKeys => rotate_keys(&settings).await,
             Command::Schema | Command::Demo => Ok(()),
@@ -111,8 +122,30 @@ pub fn main() -> ExitCode {
     })
 }
 
-async fn serve(settings: Settings, run_migrations: bool) -> anyhow::Result<()> {
-    let app = Application::build(settings, run_migrations).await?;
+/// Binds BIND_ADDR (from the environment or `.env`) when it names an address; a malformed one is left to
+/// the settings, which report it with every other problem.
+fn bind_early() -> anyhow::Result<Option<std::net::TcpListener>> {
+    let _ = dotenvy::dotenv();
+    let addr = std::env::var("BIND_ADDR")
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| crate::config::DEFAULT_BIND_ADDR.to_string());
+    if std::net::ToSocketAddrs::to_socket_addrs(&addr).is_err() {
+        return Ok(None);
+    }
+    crate::app::bind(&addr).map(Some)
+}
+
+async fn serve(
+    settings: Settings,
+    listener: Option<std::net::TcpListener>,
+    run_migrations: bool,
+) -> anyhow::Result<()> {
+    let app = match listener {
+        Some(listener) => Application::build_on(listener, settings, run_migrations).await?,
+        None => Application::build(settings, run_migrations).await?,
+    };
     crate::app::announce(app.local_addr())?;
     app.run_until_stopped(shutdown_signal()).await
 }

@@ -193,8 +193,34 @@ impl Settings {
         join_url(&self.public_url, "/webhooks/google")
     }
 
+    /// Whether pages of `origin` may call the API (CORS, Origin checks, `redirectTo`). In development the
+    /// loopback names `localhost`, `127.0.0.1` and `[::1]` are one host: with the default origins, the
+    /// server opened as `http://localhost:PORT` is the same origin as `http://127.0.0.1:PORT`.
     pub fn is_allowed_origin(&self, origin: &str) -> bool {
-        self.frontend_origins.iter().any(|o| o == origin)
+        self.frontend_origins.iter().any(|allowed| {
+            allowed == origin || (!self.is_production() && same_loopback_origin(allowed, origin))
+        })
+    }
+}
+
+/// Whether two origins differ only in their loopback host name (same scheme and port).
+fn same_loopback_origin(a: &str, b: &str) -> bool {
+    fn loopback(url: &Url) -> bool {
+        match url.host() {
+            Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+            Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+            None => false,
+        }
+    }
+    match (Url::parse(a), Url::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme()
+                && a.port_or_known_default() == b.port_or_known_default()
+                && loopback(&a)
+                && loopback(&b)
+        }
+        _ => false,
     }
 }
 

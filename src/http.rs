@@ -16,8 +16,10 @@ use std::time::Duration;
 use axum::{
     Router,
     body::Body,
+    extract::RawQuery,
     http::{Request, Response, StatusCode},
     middleware,
+    response::Redirect,
     routing::{get, post},
 };
 use tower::ServiceBuilder;
@@ -59,7 +61,7 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
     Router::new()
         .merge(with_session)
         .route("/graphql/assets/{hash}/{file}", get(playground::asset))
-        .route("/", get(|| async { axum::response::Redirect::to("/graphql") }))
+        .route("/", get(root))
         .route("/webhooks/google", post(webhook::google_push))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -89,6 +91,23 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .with_state(HttpState { app: state, schema })
+}
+
+/// `/` is the playground. A failed sign-in lands here as `/?error=<code>` when no frontend is configured:
+/// the code goes along, so the playground can tell the person what happened.
+async fn root(RawQuery(query): RawQuery) -> Redirect {
+    let error = query.as_deref().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "error")
+            .map(|(_, code)| code.into_owned())
+    });
+    // Only a code-shaped value is carried over: the URL is ours, not a place to inject text.
+    match error.filter(|code| {
+        !code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    }) {
+        Some(code) => Redirect::to(&format!("/graphql?error={code}")),
+        None => Redirect::to("/graphql"),
+    }
 }
 
 /// GraphiQL on `GET /graphql`, or a 404 when `GRAPHIQL` is off (the default in production).

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     crypto::{Aad, Cipher},
-    entities::{calendars, events, google_accounts, push_channels, todo_lists, todos},
+    entities::{calendars, events, google_accounts, todo_lists, todos},
     error::{AppError, AppResult},
 };
 
@@ -90,13 +90,14 @@ async fn calendar_owners(db: &DatabaseConnection) -> AppResult<HashMap<Uuid, Uui
         .collect())
 }
 
+/// The tables with encrypted columns. (`push_channels.token` is a SHA-256 digest, not a ciphertext: no key
+/// touches it.)
 #[derive(Clone, Copy)]
 enum Table {
     GoogleAccounts,
     Events,
     TodoLists,
     Todos,
-    PushChannels,
 }
 
 fn cells(pairs: impl IntoIterator<Item = (&'static str, Option<Vec<u8>>)>) -> Vec<Cell> {
@@ -107,12 +108,11 @@ fn cells(pairs: impl IntoIterator<Item = (&'static str, Option<Vec<u8>>)>) -> Ve
 }
 
 impl Table {
-    const ALL: [Table; 5] = [
+    const ALL: [Table; 4] = [
         Table::GoogleAccounts,
         Table::Events,
         Table::TodoLists,
         Table::Todos,
-        Table::PushChannels,
     ];
 
     fn name(self) -> &'static str {
@@ -121,7 +121,6 @@ impl Table {
             Table::Events => "events",
             Table::TodoLists => "todo_lists",
             Table::Todos => "todos",
-            Table::PushChannels => "push_channels",
         }
     }
 
@@ -185,16 +184,6 @@ impl Table {
                     cells: cells([("title", Some(r.title)), ("notes", r.notes)]),
                 })
                 .collect(),
-            Table::PushChannels => page_of!(push_channels)
-                .into_iter()
-                .filter_map(|r| {
-                    Some(Row {
-                        id: r.id,
-                        user_id: owner(&r.calendar_id)?,
-                        cells: cells([("token", Some(r.token))]),
-                    })
-                })
-                .collect(),
         })
     }
 
@@ -227,7 +216,6 @@ impl Table {
             (Table::TodoLists, "name") => swap!(todo_lists, Name),
             (Table::Todos, "title") => swap!(todos, Title),
             (Table::Todos, "notes") => swap!(todos, Notes),
-            (Table::PushChannels, "token") => swap!(push_channels, Token),
             (table, column) => {
                 return Err(AppError::internal(anyhow::anyhow!(
                     "no encrypted column {}.{column}",

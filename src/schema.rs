@@ -46,6 +46,8 @@ pub fn build_schema() -> ChronosSchema {
     .limit_recursive_depth(32)
     .limit_directives(16)
     .disable_suggestions()
+    // async-graphql fills result maps in completion order; the spec wants the query's order.
+    .extension(crate::graphql::field_order::FieldOrder)
     .finish()
 }
 

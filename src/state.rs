@@ -54,6 +54,13 @@ impl Deref for AppState {
     }
 }
 
+/// What a request needing Google answers, and start-up warns, when no OAuth client is configured.
+pub const NOT_CONFIGURED: &str = "this server has no Google OAuth client (set GOOGLE_CLIENT_ID and \
+    GOOGLE_CLIENT_SECRET). To try Chronos without a Google project, run `chronos demo`: the server with a \
+    built-in Google emulator and demo accounts. Or run `google-emulator --addr 127.0.0.1:8081`, point \
+    GOOGLE_ACCOUNTS_URL, GOOGLE_OAUTH_URL and GOOGLE_API_URL at http://127.0.0.1:8081 and set any client id \
+    and secret";
+
 /// The clients that speak to Google.
 pub struct GoogleClients {
     pub oauth: OAuthClient,
@@ -94,17 +101,17 @@ pub struct Reactions {
     /// A Google account is about to be disconnected while its grant still works (the subject is the
     /// account id). Reactions are best effort: a failure is logged and the disconnect goes on.
     pub account_disconnecting: Vec<Reaction>,
+    /// A Google account was just signed in with or connected, before the browser is sent back (the
+    /// subject is the account id). Reactions are best effort: a failure is logged and the sign-in stands.
+    pub account_connected: Vec<Reaction>,
 }
 
 impl SharedState {
     /// The Google clients, or a clear error when this server has no OAuth client configured.
     pub fn google(&self) -> AppResult<&GoogleClients> {
-        self.google.as_ref().ok_or_else(|| {
-            AppError::UpstreamUnavailable(
-                "Google sign-in is not configured on this server (GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET)"
-                    .into(),
-            )
-        })
+        self.google
+            .as_ref()
+            .ok_or_else(|| AppError::UpstreamUnavailable(NOT_CONFIGURED.into()))
     }
 }
 
@@ -145,6 +152,15 @@ impl AppState {
             react(self.clone(), calendar_id).await?;
         }
         Ok(())
+    }
+
+    /// Announces that `account_id` was just signed in with or connected.
+    pub async fn account_connected(&self, account_id: Uuid) {
+        for react in &self.reactions.account_connected {
+            if let Err(e) = react(self.clone(), account_id).await {
+                tracing::warn!(%account_id, error = ?e, "a reaction to the connected account failed");
+            }
+        }
     }
 
     /// Announces that `account_id` is about to be disconnected.

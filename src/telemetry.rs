@@ -1,4 +1,4 @@
-//! Logging: text or JSON lines on stderr, level from `RUST_LOG`.
+//! Logging: text or JSON lines on stderr, level from `RUST_LOG`; colour only on a terminal.
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -22,7 +22,18 @@ pub fn init(format: LogFormat) {
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(colour_on_stderr())
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
+}
+
+/// Colour codes only for a person at a terminal: in a file, a pipe or a log collector they are noise.
+/// `NO_COLOR` (https://no-color.org) turns them off on a terminal too.
+fn colour_on_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -58,7 +58,7 @@ pub fn resolve_redirect(state: &AppState, redirect_to: Option<&str>) -> AppResul
         Some(url) if state.settings.is_allowed_origin(&origin_of(&url)) => Ok(Some(url.to_string())),
         _ => Err(AppError::bad_input(
             "redirectTo",
-            "must be a URL on an allowed frontend origin",
+            "must be a path, or a URL on an origin listed in FRONTEND_ORIGINS",
         )),
     }
 }
@@ -185,34 +185,38 @@ async fn finish(
         tracing::warn!(error = %e, "userinfo failed");
         CallbackError::TokenExchangeFailed
     })?;
-    match flow.connect_for {
+    let account_id = match flow.connect_for {
         Some(user_id) => {
             // Connecting needs the same user still signed in to this session.
             if session.user_id(now).await.ok().flatten() != Some(user_id) {
                 return Err(CallbackError::NotSignedIn);
             }
-            attach_account(state, Some(user_id), &info, &tokens, now).await?;
+            attach_account(state, Some(user_id), &info, &tokens, now).await?.1
         }
         None => {
-            let user_id = attach_account(state, None, &info, &tokens, now).await?;
+            let (user_id, account_id) = attach_account(state, None, &info, &tokens, now).await?;
             session
                 .sign_in(user_id, user_agent, now)
                 .await
                 .map_err(|_| CallbackError::Internal)?;
+            account_id
         }
-    }
+    };
+    // Before the redirect, so the page the browser lands on finds the account's calendars (the calendars
+    // domain lists them). Best effort: a failure is logged and never fails the sign-in.
+    state.account_connected(account_id).await;
     Ok(())
 }
 
 /// Finds or creates the user and the Google account for `info`, and stores the tokens encrypted.
-/// With `owner`, the account must be new or already that user's. Returns the account's user.
+/// With `owner`, the account must be new or already that user's. Returns the account's user and its id.
 async fn attach_account(
     state: &AppState,
     owner: Option<Uuid>,
     info: &UserInfo,
     tokens: &TokenSet,
     now: DateTime<Utc>,
-) -> Result<Uuid, CallbackError> {
+) -> Result<(Uuid, Uuid), CallbackError> {
     let internal = |e: sea_orm::DbErr| {
         tracing::error!(error = %e, "storing the Google account failed");
         CallbackError::Internal
@@ -224,11 +228,12 @@ async fn attach_account(
         .await
         .map_err(internal)?;
     let email = info.email.clone().unwrap_or_default();
-    let user_id = match (existing, owner) {
+    let ids = match (existing, owner) {
         (Some(account), Some(owner)) if account.user_id != owner => return Err(CallbackError::AccountInUse),
         (Some(account), _) => {
+            let ids = (account.user_id, account.id);
             update_account(state, &txn, account, info, tokens, now).await?;
-            None
+            ids
         }
         (None, owner) => {
             let user_id = match owner {
@@ -237,22 +242,14 @@ async fn attach_account(
                     .await
                     .map_err(internal)?,
             };
-            create_account(state, &txn, user_id, info, tokens, now).await?;
-            Some(user_id)
+            (
+                user_id,
+                create_account(state, &txn, user_id, info, tokens, now).await?,
+            )
         }
     };
-    let user_id = match user_id {
-        Some(id) => id,
-        None => google_accounts::Entity::find()
-            .filter(google_accounts::Column::GoogleSub.eq(&info.sub))
-            .one(&txn)
-            .await
-            .map_err(internal)?
-            .map(|a| a.user_id)
-            .ok_or(CallbackError::Internal)?,
-    };
     txn.commit().await.map_err(internal)?;
-    Ok(user_id)
+    Ok(ids)
 }
 
 async fn create_user(
@@ -286,7 +283,7 @@ async fn create_account(
     info: &UserInfo,
     tokens: &TokenSet,
     now: DateTime<Utc>,
-) -> Result<(), CallbackError> {
+) -> Result<Uuid, CallbackError> {
     let id = Uuid::now_v7();
     let sealed = encrypt_tokens(&state.cipher, user_id, id, tokens).map_err(encryption_failed)?;
     google_accounts::ActiveModel {
@@ -315,7 +312,7 @@ async fn create_account(
             CallbackError::Internal
         }
     })?;
-    Ok(())
+    Ok(id)
 }
 
 async fn update_account(

@@ -4,13 +4,16 @@ use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime
 use std::collections::HashMap;
 
 use async_graphql::{
-    Context, ID, Object, SimpleObject,
+    Context, Enum, ID, Object, SimpleObject,
     dataloader::{DataLoader, Loader},
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::{list, service};
+use super::{
+    list::{self, CacheState, ListedCalendar},
+    service,
+};
 use crate::{entities::calendars, error::AppError, state::AppState};
 
 /// A calendar of one of the user's Google accounts, as Google's calendar list describes it.
@@ -34,10 +37,40 @@ pub struct Calendar {
     pub background_color: Option<String>,
     /// When the calendar's events were last listed from Google; null until the first listing finished.
     pub last_synced_at: Option<GqlDateTime>,
+    /// How far Chronos' copy of the calendar's events is: `PENDING` while the first listing is queued or
+    /// running (show "loading", not an empty week), `READY` once listed, `FAILED` when the account must be
+    /// connected again before the copy can refresh.
+    pub cache_status: CacheStatus,
+    /// When the cached events were last brought up to date with Google (the time they are as of); null
+    /// until the first listing finished.
+    pub cached_at: Option<GqlDateTime>,
 }
 
-impl From<calendars::Model> for Calendar {
-    fn from(m: calendars::Model) -> Self {
+/// How far a calendar's cached events are.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// The calendar is known, its events are still being listed for the first time.
+    Pending,
+    /// The events are cached; changes at Google keep arriving in the background.
+    Ready,
+    /// The cache cannot refresh: the calendar's Google account must be connected again.
+    Failed,
+}
+
+impl From<CacheState> for CacheStatus {
+    fn from(state: CacheState) -> Self {
+        match state {
+            CacheState::Pending => Self::Pending,
+            CacheState::Ready => Self::Ready,
+            CacheState::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<ListedCalendar> for Calendar {
+    fn from(listed: ListedCalendar) -> Self {
+        let cache_status = listed.cache_state().into();
+        let m = listed.calendar;
         Self {
             id: ID(m.id.to_string()),
             account_id: ID(m.account_id.to_string()),
@@ -48,6 +81,8 @@ impl From<calendars::Model> for Calendar {
             primary: m.is_primary,
             background_color: m.background_color,
             last_synced_at: m.last_synced_at.map(Into::into),
+            cache_status,
+            cached_at: m.last_synced_at.map(Into::into),
         }
     }
 }
@@ -65,12 +100,16 @@ impl Loader<Uuid> for CalendarsById {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Calendar>, Self::Error> {
-        let rows = list::owned_by(self.user_id)
+        let rows = list::listed_by(self.user_id)
             .filter(calendars::Column::Id.is_in(keys.iter().copied()))
+            .into_model::<ListedCalendar>()
             .all(&self.db)
             .await
             .map_err(AppError::from)?;
-        Ok(rows.into_iter().map(|m| (m.id, Calendar::from(m))).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.calendar.id, Calendar::from(row)))
+            .collect())
     }
 }
 
@@ -110,17 +149,21 @@ impl Loader<Uuid> for CalendarsByAccount {
     type Error = async_graphql::Error;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Vec<Calendar>>, Self::Error> {
-        let rows = list::owned_by(self.user_id)
+        let rows = list::listed_by(self.user_id)
             .filter(calendars::Column::AccountId.is_in(keys.iter().copied()))
             .order_by_desc(calendars::Column::IsPrimary)
             .order_by_asc(calendars::Column::Summary)
             .order_by_asc(calendars::Column::Id)
+            .into_model::<ListedCalendar>()
             .all(&self.db)
             .await
             .map_err(AppError::from)?;
         let mut by_account: HashMap<Uuid, Vec<Calendar>> = HashMap::new();
         for row in rows {
-            by_account.entry(row.account_id).or_default().push(row.into());
+            by_account
+                .entry(row.calendar.account_id)
+                .or_default()
+                .push(row.into());
         }
         Ok(by_account)
     }

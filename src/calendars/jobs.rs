@@ -154,6 +154,42 @@ pub async fn refresh_account_list(state: &AppState, account: &google_accounts::M
     Ok(())
 }
 
+/// How long a sign-in waits for the account's calendar list before leaving it to a background job.
+pub const LANDING_LIST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Lists a just signed-in or connected account's calendars at once, so the first `calendars` query after
+/// the sign-in redirect has them; their events are listed by background jobs. When Google fails or is
+/// slow, the listing and the first event refreshes are left to background jobs instead.
+pub async fn list_at_landing(state: &AppState, account_id: Uuid) -> AppResult<()> {
+    let Some(account) = google_accounts::Entity::find_by_id(account_id)
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let failure =
+        match tokio::time::timeout(LANDING_LIST_TIMEOUT, refresh_account_list(state, &account)).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => format!("{e:?}"),
+            Err(_) => format!("no answer within {} s", LANDING_LIST_TIMEOUT.as_secs()),
+        };
+    tracing::warn!(%account_id, error = %failure, "listing calendars at sign-in failed; a background job lists them");
+    enqueue_list_refresh(state, account_id).await?;
+    // A listing cut short by the timeout may have stored calendars without queueing their first refresh.
+    let unlisted: Vec<Uuid> = calendars::Entity::find()
+        .select_only()
+        .column(calendars::Column::Id)
+        .filter(calendars::Column::AccountId.eq(account_id))
+        .filter(calendars::Column::EventsSyncToken.is_null())
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    for calendar_id in unlisted {
+        enqueue_events_refresh(state, calendar_id).await?;
+    }
+    Ok(())
+}
+
 /// Queues refreshes of the stale calendars of active accounts, and the first listing of accounts
 /// never listed.
 pub async fn sweep(state: &AppState, now: DateTime<Utc>) -> Result<(), JobFailure> {

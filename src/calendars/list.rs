@@ -4,30 +4,68 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, RelationTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, sea_query::OnConflict,
 };
 use uuid::Uuid;
 
 use crate::{
     accounts::service::find_owned,
-    entities::{calendars, google_accounts, push_channels},
+    entities::{calendars, enums::AccountStatus, google_accounts, push_channels},
     error::AppResult,
     google::{CalendarListEntry, CalendarListing, GoogleError},
     state::AppState,
     text,
 };
 
+/// A calendar as the user's listings read it: the row, and the status of its account (a calendar of an
+/// account that must be connected again cannot refresh its cache).
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct ListedCalendar {
+    #[sea_orm(nested)]
+    pub calendar: calendars::Model,
+    pub account_status: AccountStatus,
+}
+
+/// How far a calendar's event cache is; what `Calendar.cacheStatus` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheState {
+    /// Listed in the calendar list, its events not yet (the first listing is queued or running).
+    Pending,
+    /// Its events were listed; later changes arrive by push and the sweep.
+    Ready,
+    /// Its account must be connected again: the cache (empty, or as of `cachedAt`) cannot refresh.
+    Failed,
+}
+
+impl ListedCalendar {
+    pub fn cache_state(&self) -> CacheState {
+        if self.account_status == AccountStatus::NeedsReauth {
+            CacheState::Failed
+        } else if self.calendar.events_sync_token.is_some() && self.calendar.last_synced_at.is_some() {
+            CacheState::Ready
+        } else {
+            CacheState::Pending
+        }
+    }
+}
+
+/// [`owned_by`], with what [`ListedCalendar`] reads besides the row: finish with
+/// `.into_model::<ListedCalendar>()`. One query whatever the number of calendars.
+pub fn listed_by(user_id: Uuid) -> sea_orm::Select<calendars::Entity> {
+    owned_by(user_id).column_as(google_accounts::Column::Status, "account_status")
+}
+
 /// The user's calendars, of one account (another user's account is NOT_FOUND) or of all their accounts.
 pub async fn list_for_user(
     db: &DatabaseConnection,
     user_id: Uuid,
     account_id: Option<Uuid>,
-) -> AppResult<Vec<calendars::Model>> {
+) -> AppResult<Vec<ListedCalendar>> {
     if let Some(account_id) = account_id {
         find_owned(db, user_id, account_id).await?;
     }
-    let mut query = owned_by(user_id);
+    let mut query = listed_by(user_id);
     if let Some(account_id) = account_id {
         query = query.filter(calendars::Column::AccountId.eq(account_id));
     }
@@ -36,6 +74,7 @@ pub async fn list_for_user(
         .order_by_desc(calendars::Column::IsPrimary)
         .order_by_asc(calendars::Column::Summary)
         .order_by_asc(calendars::Column::Id)
+        .into_model::<ListedCalendar>()
         .all(db)
         .await?)
 }

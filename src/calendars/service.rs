@@ -3,10 +3,10 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::{jobs, list};
+use super::{jobs, list, list::ListedCalendar};
 use crate::{
     accounts::service::find_owned,
-    entities::{calendars, enums::AccountStatus, google_accounts},
+    entities::{enums::AccountStatus, google_accounts},
     error::AppResult,
     state::AppState,
 };
@@ -17,7 +17,7 @@ pub async fn calendars(
     state: &AppState,
     user_id: Uuid,
     account_id: Option<Uuid>,
-) -> AppResult<Vec<calendars::Model>> {
+) -> AppResult<Vec<ListedCalendar>> {
     let rows = list::list_for_user(&state.db, user_id, account_id).await?;
     let mut never_listed = google_accounts::Entity::find()
         .select_only()
@@ -40,7 +40,7 @@ pub async fn refresh_calendars(
     state: &AppState,
     user_id: Uuid,
     account_id: Uuid,
-) -> AppResult<Vec<calendars::Model>> {
+) -> AppResult<Vec<ListedCalendar>> {
     let account = find_owned(&state.db, user_id, account_id).await?;
     jobs::refresh_account_list(state, &account).await?;
     list::list_for_user(&state.db, user_id, Some(account_id)).await

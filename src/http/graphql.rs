@@ -107,7 +107,16 @@ pub async fn graphql_post(
     if let Err(e) = guards::check_origin(&headers, &state.settings) {
         return e.into_response();
     }
-    // A JSON array (a batch) does not deserialize into one request, so batches are refused here.
+    // One operation per request (the rate and in-flight limits count requests): a batch is refused with
+    // its own message rather than as a malformed body.
+    if body.trim_ascii_start().first() == Some(&b'[') {
+        return AppError::bad_input(
+            "body",
+            "batched requests (a JSON array of operations) are not supported: send each operation as its \
+             own request, a JSON object with `query` (and `variables`, `operationName`)",
+        )
+        .into_response();
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {

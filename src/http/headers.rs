@@ -41,16 +41,16 @@ pub async fn security_headers(State(state): State<AppState>, request: Request<Bo
     response
 }
 
-/// CORS for the configured frontend origins, with credentials (the session cookie).
+/// CORS for the configured frontend origins, with credentials (the session cookie). The same rule as the
+/// Origin check (in development the loopback names are one host).
 pub fn cors(state: &AppState) -> CorsLayer {
-    let origins: Vec<HeaderValue> = state
-        .settings
-        .frontend_origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let state = state.clone();
     CorsLayer::new()
-        .allow_origin(AllowOrigin::list(origins))
+        .allow_origin(AllowOrigin::predicate(move |origin: &HeaderValue, _| {
+            origin
+                .to_str()
+                .is_ok_and(|origin| state.settings.is_allowed_origin(origin))
+        }))
         .allow_credentials(true)
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([

@@ -309,6 +309,11 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// This browser's cookie jar, to share with another client (one that follows redirects, say).
+    pub fn jar(&self) -> Arc<Jar> {
+        self.jar.clone()
+    }
+
     /// The value of a cookie this browser holds for the server.
     pub fn cookie(&self, name: &str) -> Option<String> {
         let url = url::Url::parse(&self.address).expect("address");

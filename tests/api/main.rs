@@ -12,6 +12,7 @@ mod graphql_http;
 mod helpers;
 mod input_hygiene;
 mod jobs;
+mod landing;
 mod n_plus_one;
 mod security;
 mod sync_configs;
