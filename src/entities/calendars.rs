@@ -40,27 +40,11 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     GoogleAccounts,
-    #[sea_orm(has_many = "super::events::Entity")]
-    Events,
-    #[sea_orm(has_many = "super::push_channels::Entity")]
-    PushChannels,
 }
 
 impl Related<super::google_accounts::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::GoogleAccounts.def()
-    }
-}
-
-impl Related<super::events::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Events.def()
-    }
-}
-
-impl Related<super::push_channels::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::PushChannels.def()
     }
 }
 

@@ -40,19 +40,11 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Users,
-    #[sea_orm(has_many = "super::calendars::Entity")]
-    Calendars,
 }
 
 impl Related<super::users::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Users.def()
-    }
-}
-
-impl Related<super::calendars::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Calendars.def()
     }
 }
 

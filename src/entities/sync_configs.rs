@@ -63,36 +63,11 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     DestinationCalendar,
-    #[sea_orm(has_many = "super::sync_runs::Entity")]
-    SyncRuns,
-    #[sea_orm(has_many = "super::event_links::Entity")]
-    EventLinks,
-    /// The events carrying this config's mirror marker.
-    #[sea_orm(has_many = "super::events::Entity")]
-    MirrorEvents,
 }
 
 impl Related<super::users::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Users.def()
-    }
-}
-
-impl Related<super::sync_runs::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::SyncRuns.def()
-    }
-}
-
-impl Related<super::event_links::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::EventLinks.def()
-    }
-}
-
-impl Related<super::events::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::MirrorEvents.def()
     }
 }
 

@@ -27,19 +27,11 @@ pub enum Relation {
         on_delete = "Cascade"
     )]
     Users,
-    #[sea_orm(has_many = "super::todos::Entity")]
-    Todos,
 }
 
 impl Related<super::users::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Users.def()
-    }
-}
-
-impl Related<super::todos::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Todos.def()
     }
 }
 

@@ -13,48 +13,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+/// No relations of its own: the tables that refer to users declare theirs (child to parent only, so the
+/// data model has no import cycle).
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {
-    #[sea_orm(has_many = "super::google_accounts::Entity")]
-    GoogleAccounts,
-    #[sea_orm(has_many = "super::todo_lists::Entity")]
-    TodoLists,
-    #[sea_orm(has_many = "super::todos::Entity")]
-    Todos,
-    #[sea_orm(has_many = "super::sync_configs::Entity")]
-    SyncConfigs,
-    #[sea_orm(has_many = "super::sessions::Entity")]
-    Sessions,
-}
-
-impl Related<super::google_accounts::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::GoogleAccounts.def()
-    }
-}
-
-impl Related<super::todo_lists::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::TodoLists.def()
-    }
-}
-
-impl Related<super::todos::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Todos.def()
-    }
-}
-
-impl Related<super::sync_configs::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::SyncConfigs.def()
-    }
-}
-
-impl Related<super::sessions::Entity> for Entity {
-    fn to() -> RelationDef {
-        Relation::Sessions.def()
-    }
-}
+pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
