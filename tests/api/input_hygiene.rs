@@ -115,3 +115,49 @@ async fn a_control_character_in_a_calendar_name_at_google_is_cleaned_and_the_ref
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn dates_and_instants_outside_years_0001_to_9999_are_refused() {
+    let app = TestApp::spawn().await;
+    app.sign_in("dates@example.com").await;
+    let window = "query($min: DateTime!, $max: DateTime!) { events(timeMin: $min, timeMax: $max) { edges { cursor } } }";
+    // The control: an ordinary window answers.
+    app.data(
+        window,
+        json!({ "min": "2030-01-01T00:00:00Z", "max": "2030-02-01T00:00:00Z" }),
+    )
+    .await;
+    for (min, max) in [
+        ("0000-12-31T00:00:00Z", "2030-02-01T00:00:00Z"),
+        ("2030-01-01T00:00:00Z", "9999-12-31T23:30:00-01:00"),
+    ] {
+        let body = app.graphql(window, json!({ "min": min, "max": max })).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{min} {max}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("0001 to 9999"),
+            "{body}"
+        );
+    }
+    let list = app
+        .data(CREATE_LIST, json!({ "input": { "name": "Dated" } }))
+        .await["createTodoList"]["id"]
+        .clone();
+    let create_todo = "mutation($input: CreateTodoInput!) { createTodo(input: $input) { id dueDate } }";
+    let created = app
+        .data(
+            create_todo,
+            json!({ "input": { "listId": list, "title": "ok", "dueDate": "0001-01-01" } }),
+        )
+        .await;
+    assert_eq!(created["createTodo"]["dueDate"], "0001-01-01");
+    let body = app
+        .graphql(
+            create_todo,
+            json!({ "input": { "listId": list, "title": "no", "dueDate": "0000-01-01" } }),
+        )
+        .await;
+    assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+}
