@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::{config::RateLimits, error::AppError};
 
-/// Webhook posts per IP per minute; Google sends bursts, which coalescing absorbs anyway.
+/// Notifications per push channel per minute; Google sends bursts, which coalescing absorbs anyway.
 const WEBHOOK_PER_MIN: u32 = 600;
 
 /// One keyed limiter; `None` when switched off (a configured rate of 0).
@@ -49,8 +49,8 @@ pub struct RateLimiters {
     pub api_user: Limiter<Uuid>,
     /// GraphQL from signed-out callers, per client IP.
     pub api_ip: Limiter<IpAddr>,
-    /// Push notifications, per IP.
-    pub webhook: Limiter<IpAddr>,
+    /// Push notifications, per channel (counted once the channel and its token are known good).
+    pub webhook: Limiter<Uuid>,
 }
 
 impl RateLimiters {

@@ -838,7 +838,11 @@ async fn after_sign_in_the_first_calendars_query_fills_the_calendars_and_their_e
 
 /// Signs in, lists the calendars and waits for the first refresh (and the push channel) of the primary.
 async fn pushed_app() -> (TestApp, AppState, Uuid) {
-    let app = TestApp::spawn().await;
+    pushed_app_with(|_| {}).await
+}
+
+async fn pushed_app_with(configure: impl FnOnce(&mut Settings)) -> (TestApp, AppState, Uuid) {
+    let app = TestApp::spawn_with(configure).await;
     app.sign_in("alice@example.com").await;
     let account = app.account_id("alice@example.com").await;
     let calendar_id = uuid(&primary(&app.refresh_calendars(&account).await)["id"]);
@@ -899,7 +903,8 @@ async fn a_burst_of_twenty_changes_costs_at_most_two_listings() {
 
 #[tokio::test]
 async fn the_webhook_acts_only_on_change_messages_of_live_channels_with_their_token() {
-    let (app, state, calendar_id) = pushed_app().await;
+    // Rate limits on, as in production (tests run without them otherwise).
+    let (app, state, calendar_id) = pushed_app_with(|s| s.rate_limits.api_per_min = 600).await;
     // Channels whose token the test knows: live, stopped, expired.
     let now = Utc::now();
     let channel =
@@ -956,6 +961,28 @@ async fn the_webhook_acts_only_on_change_messages_of_live_channels_with_their_to
     let log = app.google_requests();
     let lists = of_route(&log, EVENTS_LIST, Some("alice@example.com"));
     assert!((1..=2).contains(&lists.len()), "{lists:?}");
+
+    // A flood on one genuine channel meets that channel's budget: 503 with Retry-After, which Google
+    // retries (a 4xx it would drop).
+    let client = reqwest::Client::new();
+    let mut refused = None;
+    for _ in 0..1_000 {
+        let response = client
+            .post(format!("{}/webhooks/google", app.address))
+            .header("x-goog-channel-id", "live")
+            .header("x-goog-channel-token", "right-token")
+            .header("x-goog-resource-state", "exists")
+            .send()
+            .await
+            .expect("notification");
+        if response.status() != StatusCode::OK {
+            refused = Some(response);
+            break;
+        }
+    }
+    let refused = refused.expect("the channel's budget ran out");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key("retry-after"));
 }
 
 #[tokio::test]
@@ -1179,4 +1206,47 @@ async fn a_refresh_google_answers_busy_goes_back_to_the_queue_until_its_retry_af
         live_summaries(&cached(&state, calendar_id).await),
         ["After the wait"]
     );
+}
+
+/// Junk notifications from the address Google's come from spend nothing of a real channel's budget.
+#[tokio::test]
+async fn ten_thousand_junk_notifications_do_not_keep_a_genuine_one_out() {
+    use futures::StreamExt as _;
+    // Rate limits on, as in production (tests run without them otherwise).
+    let (app, state, calendar_id) = pushed_app_with(|s| s.rate_limits.api_per_min = 600).await;
+    let refreshes_before = refresh_jobs(&state).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/webhooks/google", app.address);
+    let junk = futures::stream::iter(0..10_000)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                client
+                    .post(&url)
+                    .header("x-goog-channel-id", format!("junk-{}", i % 97))
+                    .header("x-goog-channel-token", "not-the-token")
+                    .header("x-goog-resource-state", "exists")
+                    .send()
+                    .await
+                    .expect("junk notification")
+                    .status()
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    assert!(
+        junk.iter().all(|status| *status == StatusCode::OK),
+        "junk answered other than 200"
+    );
+    assert_eq!(refresh_jobs(&state).await, refreshes_before, "junk queued work");
+
+    // The genuine notification, sent by the emulator from the same address, is acted on.
+    let gid = "alice@example.com";
+    GoogleUser::new(&app, gid).insert(gid, "Genuine", 3).await;
+    let started = tokio::time::Instant::now();
+    assert_eq!(wait_for_summaries(&state, calendar_id, 1).await, ["Genuine"]);
+    // Before channels were checked ahead of the limit, the junk spent the address's budget, the genuine
+    // notification got 429 (which Google never retries) and the change never arrived.
+    println!("genuine change cached {:?} after the change", started.elapsed());
 }
