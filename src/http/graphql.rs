@@ -4,7 +4,7 @@
 //! sessions that lets a foreign page run operations as the user, so POST is written here: JSON only, one
 //! operation per request.
 
-use async_graphql::{Executor, ServerError, Value, http::ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Executor, http::ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     body::Bytes,
@@ -21,7 +21,7 @@ use super::{cookies, csrf::CsrfToken, guards};
 use crate::{
     crypto::ExposeSecret,
     error::AppError,
-    graphql::{ClientInfo, introspection::Introspection, text_inputs::TextInputs},
+    graphql::{ClientInfo, error_codes::CodedErrors, introspection::Introspection, text_inputs::TextInputs},
     schema::ChronosSchema,
     session::{TypedSession, Viewer},
     state::AppState,
@@ -149,40 +149,16 @@ pub async fn graphql_post(
     request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
     let executor = guarded(schema, &state);
-    let mut response = executor.execute(request).await;
-    label_uncoded_errors(&mut response.errors);
-    axum::Json(response).into_response()
+    axum::Json(executor.execute(request).await).into_response()
 }
 
-/// The schema behind the checks every transport applies before anything executes: plain-text inputs, and
-/// introspection only where published.
-fn guarded(schema: ChronosSchema, state: &AppState) -> TextInputs<Introspection<ChronosSchema>> {
-    TextInputs::new(Introspection::new(schema, state.settings.graphql.introspection))
-}
-
-/// Errors with no code of their own: raised before any resolver ran (syntax, validation, depth and
-/// complexity limits) or while a resolver read its arguments, they are the client's to fix; anything else
-/// is a server fault, logged here and answered as `INTERNAL` without its details.
-fn label_uncoded_errors(errors: &mut [ServerError]) {
-    for error in errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_some() {
-            continue;
-        }
-        if is_client_error(&error.path, &error.message) {
-            extensions.set("code", Value::from("BAD_USER_INPUT"));
-        } else {
-            tracing::error!(message = %error.message, path = ?error.path, "uncoded error in a resolver");
-            extensions.set("code", Value::from("INTERNAL"));
-            error.message = "internal error".to_owned();
-        }
-    }
-}
-
-/// Requests fail before execution with no path; an argument that does not parse fails at execution with
-/// async-graphql's "Failed to parse" message.
-fn is_client_error(path: &[async_graphql::PathSegment], message: &str) -> bool {
-    path.is_empty() || message.starts_with("Failed to parse")
+/// The schema behind what every transport applies alike: plain-text inputs and introspection only where
+/// published before anything executes, and a contract code on every error after.
+fn guarded(schema: ChronosSchema, state: &AppState) -> CodedErrors<TextInputs<Introspection<ChronosSchema>>> {
+    CodedErrors::new(TextInputs::new(Introspection::new(
+        schema,
+        state.settings.graphql.introspection,
+    )))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -236,65 +212,4 @@ pub async fn graphql_ws(
                 let _ = sink.close().await;
             })
         })
-}
-
-#[cfg(test)]
-mod tests {
-    use async_graphql::{PathSegment, Pos};
-
-    use super::*;
-
-    fn labelled(error: ServerError) -> ServerError {
-        let mut errors = [error];
-        label_uncoded_errors(&mut errors);
-        let [error] = errors;
-        error
-    }
-
-    fn code(error: &ServerError) -> Option<String> {
-        match error.extensions.as_ref()?.get("code")? {
-            Value::String(code) => Some(code.clone()),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn errors_before_execution_are_the_clients() {
-        let error = labelled(ServerError::new(
-            "Unknown field \"nope\"",
-            Some(Pos { line: 1, column: 3 }),
-        ));
-        assert_eq!(code(&error).as_deref(), Some("BAD_USER_INPUT"));
-        assert_eq!(error.message, "Unknown field \"nope\"");
-    }
-
-    #[test]
-    fn arguments_that_do_not_parse_are_the_clients() {
-        let mut error = ServerError::new("Failed to parse \"Date\": expected a date as yyyy-mm-dd", None);
-        error.path = vec![PathSegment::Field("todos".into())];
-        let error = labelled(error);
-        assert_eq!(code(&error).as_deref(), Some("BAD_USER_INPUT"));
-    }
-
-    #[test]
-    fn other_uncoded_resolver_errors_are_internal_and_say_nothing() {
-        let mut error = ServerError::new("Data `chronos::session::TypedSession` does not exist.", None);
-        error.path = vec![PathSegment::Field("signOut".into())];
-        let error = labelled(error);
-        assert_eq!(code(&error).as_deref(), Some("INTERNAL"));
-        assert_eq!(error.message, "internal error");
-    }
-
-    #[test]
-    fn coded_errors_keep_their_code() {
-        let mut error = ServerError::new("not found", None);
-        error.path = vec![PathSegment::Field("event".into())];
-        error
-            .extensions
-            .get_or_insert_with(Default::default)
-            .set("code", Value::from("NOT_FOUND"));
-        let error = labelled(error);
-        assert_eq!(code(&error).as_deref(), Some("NOT_FOUND"));
-        assert_eq!(error.message, "not found");
-    }
 }

@@ -565,3 +565,56 @@ async fn a_run_killed_midway_converges_on_the_rerun_without_duplicates() {
     second.start_kill().expect("stop");
     second.wait().await.ok();
 }
+
+/// The websocket answers as POST does: every error carries a contract code, and text inputs are checked.
+#[tokio::test]
+async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
+    let app = TestApp::spawn().await;
+    app.sign_in("socket@example.com").await;
+    let mut socket = connect(&app, &app.address).await;
+    let cases = [
+        ("syntax", json!({ "query": "subscription { syncProgress(" })),
+        ("unknown", json!({ "query": "subscription { noSuchField }" })),
+        (
+            "control",
+            json!({
+                "query": "subscription($id: ID) { syncProgress(configId: $id) { runId } }",
+                "variables": { "id": "a\u{0}b" },
+            }),
+        ),
+    ];
+    for (id, payload) in cases {
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": payload }),
+        )
+        .await;
+        let answer = receive(&mut socket, Duration::from_secs(10))
+            .await
+            .expect("answer");
+        assert_eq!(answer["id"], id, "{answer}");
+        let errors = if answer["type"] == "error" {
+            answer["payload"].clone()
+        } else {
+            answer["payload"]["errors"].clone()
+        };
+        let first = &errors[0];
+        assert_eq!(first["extensions"]["code"], "BAD_USER_INPUT", "{id}: {answer}");
+        if id == "control" {
+            assert!(
+                first["message"].as_str().unwrap_or_default().contains("$id"),
+                "{answer}"
+            );
+        }
+        // Drain a trailing `complete` of the same operation, if the protocol sends one.
+        if answer["type"] == "next" {
+            let complete = receive(&mut socket, Duration::from_secs(10))
+                .await
+                .expect("complete");
+            assert_eq!(
+                (complete["id"].as_str(), complete["type"].as_str()),
+                (Some(id), Some("complete"))
+            );
+        }
+    }
+}
