@@ -161,6 +161,59 @@ fn guarded(schema: ChronosSchema, state: &AppState) -> CodedErrors<TextInputs<In
     )))
 }
 
+/// Whose rate limit an operation spends: the signed-in user's, else the client address's (as over POST).
+#[derive(Clone, Copy)]
+enum LimitKey {
+    User(uuid::Uuid),
+    Address(std::net::IpAddr),
+}
+
+/// Every operation over the websocket spends the same rate limit as a POST would.
+#[derive(Clone)]
+struct PerOperationLimit<E> {
+    inner: E,
+    state: AppState,
+    key: LimitKey,
+}
+
+impl<E> PerOperationLimit<E> {
+    fn check(&self) -> Result<(), async_graphql::ServerError> {
+        let limited = match self.key {
+            LimitKey::User(user_id) => self.state.rate_limits.api_user.check(&user_id),
+            LimitKey::Address(ip) => self.state.rate_limits.api_ip.check(&ip),
+        };
+        limited.map_err(|e| {
+            let error: async_graphql::Error = e.into();
+            let mut refusal = async_graphql::ServerError::new(error.message, None);
+            refusal.extensions = error.extensions;
+            refusal
+        })
+    }
+}
+
+impl<E: Executor> Executor for PerOperationLimit<E> {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self.check() {
+            Ok(()) => self.inner.execute(request).await,
+            Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<std::sync::Arc<async_graphql::Data>>,
+    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
+        match self.check() {
+            Ok(()) => self.inner.execute_stream(request, session_data),
+            Err(refusal) => {
+                futures::stream::once(async move { async_graphql::Response::from_errors(vec![refusal]) })
+                    .boxed()
+            }
+        }
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -174,6 +227,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 pub async fn graphql_ws(
     State(state): State<AppState>,
     State(schema): State<ChronosSchema>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     session: Session,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
@@ -187,8 +241,15 @@ pub async fn graphql_ws(
         Ok(viewer) => viewer,
         Err(e) => return e.into_response(),
     };
+    let limit_key = match viewer.user_id {
+        Some(user_id) => LimitKey::User(user_id),
+        None => LimitKey::Address(client_info(peer, &headers).ip),
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // The same cap as a POST body.
+        .max_message_size(super::MAX_BODY_BYTES)
+        .max_frame_size(super::MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             tasks.track_future(async move {
@@ -196,7 +257,11 @@ pub async fn graphql_ws(
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
                 let data = crate::schema::request_data(&state, viewer);
-                let executor = guarded(schema, &state);
+                let executor = CodedErrors::new(PerOperationLimit {
+                    inner: guarded(schema, &state),
+                    state: state.clone(),
+                    key: limit_key,
+                });
                 GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
                     .serve()

@@ -618,3 +618,66 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
         }
     }
 }
+
+/// Mutations over the socket spend the same per-user rate limit as over POST, and a message larger than
+/// a POST body may be is refused.
+#[tokio::test]
+async fn websocket_operations_are_rate_limited_and_capped_like_post() {
+    let app = TestApp::spawn_with(|settings| settings.rate_limits.api_per_min = 10).await;
+    app.sign_in("limited@example.com").await;
+    let mut socket = connect(&app, &app.address).await;
+    let create = json!({ "query": "mutation { createTodoList(input: { name: \"Socket\" }) { id } }" });
+    let mut codes = Vec::new();
+    for i in 0..12 {
+        let id = format!("m{i}");
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": create }),
+        )
+        .await;
+        let answer = receive(&mut socket, Duration::from_secs(10))
+            .await
+            .expect("answer");
+        assert_eq!(answer["id"], id, "{answer}");
+        let code = answer["payload"]["errors"][0]["extensions"]["code"]
+            .as_str()
+            .map(str::to_owned);
+        let complete = receive(&mut socket, Duration::from_secs(10))
+            .await
+            .expect("complete");
+        assert_eq!(complete["type"], "complete", "{complete}");
+        let refused = code.is_some();
+        codes.push(code);
+        if refused {
+            break;
+        }
+    }
+    // What the sign-in left of the budget runs; the next one is refused as POST would refuse it.
+    let (refused, ran) = codes.split_last().expect("answers");
+    assert_eq!(refused.as_deref(), Some("RATE_LIMITED"), "{codes:?}");
+    assert!(!ran.is_empty() && ran.iter().all(Option::is_none), "{codes:?}");
+    // The same budget as POST: it is spent there too.
+    let response = app.post_graphql("{ todoLists { id } }", json!({})).await;
+    assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
+
+    // A 2 MiB message closes the socket instead of being read.
+    let mut socket = connect(&app, &app.address).await;
+    let huge = "x".repeat(2 * 1024 * 1024);
+    let _ = socket
+        .send(Message::text(
+            json!({ "id": "huge", "type": "subscribe", "payload": { "query": huge } }).to_string(),
+        ))
+        .await;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(Message::Text(text))) if !text.contains("\"ping\"") => return false,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("the socket neither answered nor closed");
+    assert!(closed, "the socket answered a 2 MiB message");
+}
