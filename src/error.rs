@@ -34,6 +34,11 @@ pub enum AppError {
         retry_after: Duration,
     },
     NeedsReauth(String),
+    /// This server has no database connection to spare in time (the pool is exhausted): load, not a fault.
+    /// Clients see `UPSTREAM_UNAVAILABLE` with HTTP 503 and `Retry-After`.
+    Overloaded {
+        retry_after_secs: u64,
+    },
     Internal(anyhow::Error),
 }
 
@@ -61,7 +66,9 @@ impl AppError {
             Self::BadUserInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
-            Self::UpstreamUnavailable(_) | Self::UpstreamBusy { .. } => "UPSTREAM_UNAVAILABLE",
+            Self::UpstreamUnavailable(_) | Self::UpstreamBusy { .. } | Self::Overloaded { .. } => {
+                "UPSTREAM_UNAVAILABLE"
+            }
             Self::NeedsReauth(_) => "NEEDS_REAUTH",
             Self::Internal(_) => "INTERNAL",
         }
@@ -72,6 +79,7 @@ impl AppError {
         match self {
             Self::RateLimited { retry_after_secs } => Some(*retry_after_secs),
             Self::UpstreamBusy { retry_after } => Some(retry_after_secs(*retry_after)),
+            Self::Overloaded { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         }
     }
@@ -85,7 +93,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UpstreamUnavailable(_) => StatusCode::BAD_GATEWAY,
-            Self::UpstreamBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UpstreamBusy { .. } | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NeedsReauth(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -112,6 +120,9 @@ impl AppError {
             Self::NeedsReauth(account) => {
                 format!("the Google account {account} must be connected again")
             }
+            Self::Overloaded { retry_after_secs } => {
+                format!("the server is busy; try again in {retry_after_secs} s")
+            }
             Self::Internal(cause) => {
                 tracing::error!(error = %format!("{cause:#}"), "internal error");
                 "internal error".into()
@@ -127,7 +138,12 @@ fn retry_after_secs(wait: Duration) -> u64 {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        Self::Internal(e.into())
+        match e {
+            sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => {
+                Self::Overloaded { retry_after_secs: 1 }
+            }
+            e => Self::Internal(e.into()),
+        }
     }
 }
 
@@ -180,6 +196,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_exhausted_pool_is_load_not_a_fault() {
+        let error = AppError::from(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ));
+        assert_eq!(error.code(), "UPSTREAM_UNAVAILABLE");
+        assert_eq!(error.status().as_u16(), 503);
+        assert_eq!(error.retry_after_secs(), Some(1));
+        assert!(
+            !error.client_message().contains("pool"),
+            "{}",
+            error.client_message()
+        );
+        let other = AppError::from(sea_orm::DbErr::Custom("broken".into()));
+        assert_eq!(other.code(), "INTERNAL");
+    }
+
+    #[test]
     fn every_variant_has_a_contract_code_and_status() {
         let cases = [
             (AppError::Unauthenticated, "UNAUTHENTICATED", 401),
@@ -205,6 +238,11 @@ mod tests {
                 503,
             ),
             (AppError::NeedsReauth("a@example.com".into()), "NEEDS_REAUTH", 401),
+            (
+                AppError::Overloaded { retry_after_secs: 1 },
+                "UPSTREAM_UNAVAILABLE",
+                503,
+            ),
             (AppError::internal(anyhow::anyhow!("boom")), "INTERNAL", 500),
         ];
         for (error, code, status) in cases {

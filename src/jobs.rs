@@ -195,7 +195,7 @@ impl From<AppError> for JobFailure {
     fn from(error: AppError) -> Self {
         let message = format!("{}: {}", error.code(), error.client_message());
         match error {
-            AppError::RateLimited { retry_after_secs } => {
+            AppError::RateLimited { retry_after_secs } | AppError::Overloaded { retry_after_secs } => {
                 Self::retry_after(message, Duration::from_secs(retry_after_secs))
             }
             // Google said when to come back: the job waits in the queue, not in a worker.
