@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{service, sessions, signin};
 use crate::{
     entities::{enums::AccountStatus as DbAccountStatus, google_accounts, users},
-    error::AppError,
+    error::{AppError, AppResult},
     graphql::ClientInfo,
     session::TypedSession,
 };
@@ -142,6 +142,18 @@ impl AccountsQuery {
     }
 }
 
+/// The browser session a cookie-changing operation works on. Only POST carries one: over the websocket
+/// these operations are refused with what to do instead.
+fn http_session<'a>(ctx: &Context<'a>) -> AppResult<&'a TypedSession> {
+    ctx.data::<TypedSession>().map_err(|_| {
+        AppError::bad_input(
+            "operation",
+            "sign-in, connect and sign-out change the browser's session cookie: send them as POST /graphql, \
+             not over the websocket",
+        )
+    })
+}
+
 /// Starts a sign-in (or, with `connect_for`, a connect) flow in the caller's session, within the sign-in
 /// rate limit of the caller's address.
 async fn start_flow(
@@ -152,7 +164,7 @@ async fn start_flow(
 ) -> async_graphql::Result<AuthRedirect> {
     let state = ctx.state()?;
     state.rate_limits.signin.check(&ctx.data::<ClientInfo>()?.ip)?;
-    let session = ctx.data::<TypedSession>()?;
+    let session = http_session(ctx)?;
     let url = signin::start(
         state,
         session,
@@ -203,7 +215,7 @@ impl AccountsMutation {
 
     /// Ends this session.
     async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        ctx.data::<TypedSession>()?.sign_out().await?;
+        http_session(ctx)?.sign_out().await?;
         Ok(true)
     }
 

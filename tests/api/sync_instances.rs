@@ -582,6 +582,8 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
                 "variables": { "id": "a\u{0}b" },
             }),
         ),
+        // Cookie-changing operations need the HTTP session: refused with what to do instead.
+        ("signout", json!({ "query": "mutation { signOut }" })),
     ];
     for (id, payload) in cases {
         send(
@@ -600,6 +602,15 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
         };
         let first = &errors[0];
         assert_eq!(first["extensions"]["code"], "BAD_USER_INPUT", "{id}: {answer}");
+        if id == "signout" {
+            assert!(
+                first["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("POST /graphql"),
+                "{answer}"
+            );
+        }
         if id == "control" {
             assert!(
                 first["message"].as_str().unwrap_or_default().contains("$id"),
