@@ -96,7 +96,12 @@ impl TestApp {
         assert!(response.status().is_success(), "{path}: {}", response.status());
     }
 
-    async fn post_push(&self, channel_id: &str, token: Option<&str>, resource_state: &str) -> StatusCode {
+    async fn post_push(
+        &self,
+        channel_id: &str,
+        token: Option<&str>,
+        resource_state: &str,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .post(self.url("/webhooks/google"))
@@ -107,7 +112,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.header("X-Goog-Channel-Token", token);
         }
-        request.send().await.expect("POST /webhooks/google").status()
+        request.send().await.expect("POST /webhooks/google")
     }
 }
 
@@ -937,7 +942,7 @@ async fn the_webhook_acts_only_on_change_messages_of_live_channels_with_their_to
     ];
     for (channel_id, token, resource_state) in ignored {
         assert_eq!(
-            app.post_push(channel_id, token, resource_state).await,
+            app.post_push(channel_id, token, resource_state).await.status(),
             StatusCode::OK
         );
     }
@@ -951,7 +956,9 @@ async fn the_webhook_acts_only_on_change_messages_of_live_channels_with_their_to
     app.forget_google_requests().await;
     for _ in 0..20 {
         assert_eq!(
-            app.post_push("live", Some("right-token"), "exists").await,
+            app.post_push("live", Some("right-token"), "exists")
+                .await
+                .status(),
             StatusCode::OK
         );
     }
@@ -964,17 +971,9 @@ async fn the_webhook_acts_only_on_change_messages_of_live_channels_with_their_to
 
     // A flood on one genuine channel meets that channel's budget: 503 with Retry-After, which Google
     // retries (a 4xx it would drop).
-    let client = reqwest::Client::new();
     let mut refused = None;
     for _ in 0..1_000 {
-        let response = client
-            .post(format!("{}/webhooks/google", app.address))
-            .header("x-goog-channel-id", "live")
-            .header("x-goog-channel-token", "right-token")
-            .header("x-goog-resource-state", "exists")
-            .send()
-            .await
-            .expect("notification");
+        let response = app.post_push("live", Some("right-token"), "exists").await;
         if response.status() != StatusCode::OK {
             refused = Some(response);
             break;
@@ -1215,20 +1214,12 @@ async fn ten_thousand_junk_notifications_do_not_keep_a_genuine_one_out() {
     // Rate limits on, as in production (tests run without them otherwise).
     let (app, state, calendar_id) = pushed_app_with(|s| s.rate_limits.api_per_min = 600).await;
     let refreshes_before = refresh_jobs(&state).await;
-    let client = reqwest::Client::new();
-    let url = format!("{}/webhooks/google", app.address);
     let junk = futures::stream::iter(0..10_000)
         .map(|i| {
-            let (client, url) = (client.clone(), url.clone());
+            let app = &app;
             async move {
-                client
-                    .post(&url)
-                    .header("x-goog-channel-id", format!("junk-{}", i % 97))
-                    .header("x-goog-channel-token", "not-the-token")
-                    .header("x-goog-resource-state", "exists")
-                    .send()
+                app.post_push(&format!("junk-{}", i % 97), Some("not-the-token"), "exists")
                     .await
-                    .expect("junk notification")
                     .status()
             }
         })
