@@ -1,6 +1,7 @@
 //! GraphQL plumbing every domain shares: scalars, the request context, ids and Relay pages. The schema
 //! itself is assembled in `schema.rs`, above the domains.
 
+pub mod admission;
 pub mod error_codes;
 pub mod field_order;
 pub mod introspection;

@@ -1,77 +1,50 @@
 //! Whether a deployment publishes its schema (`GRAPHQL_INTROSPECTION`), applied to every transport.
 //!
-//! [`Introspection`] wraps the schema as the executor POST and the websocket both run operations through.
+//! [`Introspection`] is an [`Admission`] that POST and the websocket both apply.
 //! When introspection is off, each request is marked with async-graphql's own
 //! [`Request::disable_introspection`], which guarantees `__schema` / `__type` never resolve. On its own that
 //! answers `null` without saying why, so a document that asks for them is refused first with a `FORBIDDEN`
 //! error at the field's position: a client learns the schema is not published rather than that it is empty.
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
 use async_graphql::{
-    Data, Executor, Request, Response, ServerError,
+    Request, ServerError,
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
-use futures::{
-    StreamExt,
-    stream::{self, BoxStream},
-};
 
+use super::admission::{self, Admission};
 use crate::error::AppError;
 
 /// The schema-describing root fields. `__typename` is not among them: it names one object's type only,
 /// and clients add it to every selection.
 const INTROSPECTION_FIELDS: [&str; 2] = ["__schema", "__type"];
 
-/// An executor that answers introspection only when `allowed`.
-#[derive(Clone)]
-pub struct Introspection<E> {
-    inner: E,
-    allowed: bool,
+/// Admits introspection only when `allowed`.
+#[derive(Clone, Copy)]
+pub struct Introspection {
+    pub allowed: bool,
 }
 
-impl<E: Executor> Introspection<E> {
-    pub fn new(inner: E, allowed: bool) -> Self {
-        Self { inner, allowed }
-    }
-
-    /// The request to run, or the refusal to answer instead.
-    fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
+impl Admission for Introspection {
+    fn admit(&self, request: Request) -> Result<Request, ServerError> {
         if self.allowed {
             return Ok(request);
         }
         // The document is parsed once here and kept on the request for the schema. A document that does not
         // parse is left to the schema, which reports the syntax error as usual.
+        let mut request = request;
         if let Ok(document) = request.parsed_query()
             && let Some(pos) = introspection_position(document)
         {
-            let error: async_graphql::Error = AppError::Forbidden(
-                "introspection is disabled on this server (GRAPHQL_INTROSPECTION)".into(),
-            )
-            .into();
-            return Err(error.into_server_error(pos));
+            return Err(admission::refusal(
+                AppError::Forbidden(
+                    "introspection is disabled on this server (GRAPHQL_INTROSPECTION)".into(),
+                ),
+                Some(pos),
+            ));
         }
         Ok(request.disable_introspection())
-    }
-}
-
-impl<E: Executor> Executor for Introspection<E> {
-    async fn execute(&self, request: Request) -> Response {
-        match self.admit(request) {
-            Ok(request) => self.inner.execute(request).await,
-            Err(refusal) => Response::from_errors(vec![refusal]),
-        }
-    }
-
-    fn execute_stream(
-        &self,
-        request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        match self.admit(request) {
-            Ok(request) => self.inner.execute_stream(request, session_data),
-            Err(refusal) => stream::once(async move { Response::from_errors(vec![refusal]) }).boxed(),
-        }
     }
 }
 

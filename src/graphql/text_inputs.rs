@@ -2,78 +2,48 @@
 //! with `BAD_USER_INPUT` naming where it is when it holds a character plain text may not ([`text`]):
 //! caught here, before anything runs, rather than late and differently per database.
 //!
-//! [`TextInputs`] wraps the executor POST and the websocket both run operations through, so every
-//! transport applies it before anything executes.
-
-use std::sync::Arc;
+//! [`PlainTextInputs`] is an [`Admission`]: every transport applies it before anything executes.
 
 use async_graphql::{
-    Data, Executor, Request, Response, ServerError, Value,
+    Request, ServerError, Value,
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
-use futures::{
-    StreamExt,
-    stream::{self, BoxStream},
-};
 
+use super::admission::{self, Admission};
 use crate::{error::AppError, text};
 
-/// An executor that runs only requests whose strings are plain text.
-#[derive(Clone)]
-pub struct TextInputs<E> {
-    inner: E,
-}
+/// Admits only requests whose strings are plain text.
+#[derive(Clone, Copy)]
+pub struct PlainTextInputs;
 
-impl<E: Executor> TextInputs<E> {
-    pub fn new(inner: E) -> Self {
-        Self { inner }
-    }
-}
-
-impl<E: Executor> Executor for TextInputs<E> {
-    async fn execute(&self, mut request: Request) -> Response {
-        match check(&mut request) {
-            Ok(()) => self.inner.execute(request).await,
-            Err(refusal) => Response::from_errors(vec![refusal]),
-        }
-    }
-
-    fn execute_stream(
-        &self,
-        mut request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        match check(&mut request) {
-            Ok(()) => self.inner.execute_stream(request, session_data),
-            Err(refusal) => stream::once(async move { Response::from_errors(vec![refusal]) }).boxed(),
-        }
+impl Admission for PlainTextInputs {
+    fn admit(&self, mut request: Request) -> Result<Request, ServerError> {
+        check(&mut request)?;
+        Ok(request)
     }
 }
 
 fn check(request: &mut Request) -> Result<(), ServerError> {
     for (name, value) in request.variables.iter() {
         if let Some((path, c)) = forbidden_in(value, format!("${name}")) {
-            return Err(refusal(&path, c, None));
+            return Err(forbidden(&path, c, None));
         }
     }
     // A document that does not parse is left to the schema, which reports the syntax error as usual.
     if let Ok(document) = request.parsed_query()
         && let Some((path, c, pos)) = forbidden_in_document(document)
     {
-        return Err(refusal(&path, c, Some(pos)));
+        return Err(forbidden(&path, c, Some(pos)));
     }
     Ok(())
 }
 
-fn refusal(path: &str, c: char, pos: Option<async_graphql::Pos>) -> ServerError {
+fn forbidden(path: &str, c: char, pos: Option<async_graphql::Pos>) -> ServerError {
     let message = format!(
         "contains the control character U+{:04X}; text may hold tab and newline but no other control characters",
         c as u32
     );
-    let error: async_graphql::Error = AppError::bad_input(path, message).into();
-    let mut refusal = ServerError::new(error.message, pos);
-    refusal.extensions = error.extensions;
-    refusal
+    admission::refusal(AppError::bad_input(path, message), pos)
 }
 
 /// The first forbidden character in `value` and where it is (`$input.notes`, `title`, `ids[2]`).

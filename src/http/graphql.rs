@@ -21,7 +21,13 @@ use super::{cookies, csrf::CsrfToken, guards};
 use crate::{
     crypto::ExposeSecret,
     error::AppError,
-    graphql::{ClientInfo, error_codes::CodedErrors, introspection::Introspection, text_inputs::TextInputs},
+    graphql::{
+        ClientInfo,
+        admission::{self, Admission, Admitted},
+        error_codes::CodedErrors,
+        introspection::Introspection,
+        text_inputs::PlainTextInputs,
+    },
     schema::ChronosSchema,
     session::{TypedSession, Viewer},
     state::AppState,
@@ -148,17 +154,31 @@ pub async fn graphql_post(
     let mut request = request;
     request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
-    let executor = guarded(schema, &state);
+    let executor = guarded(schema, &state, Everything);
     axum::Json(executor.execute(request).await).into_response()
 }
 
 /// The schema behind what every transport applies alike: plain-text inputs and introspection only where
-/// published before anything executes, and a contract code on every error after.
-fn guarded(schema: ChronosSchema, state: &AppState) -> CodedErrors<TextInputs<Introspection<ChronosSchema>>> {
-    CodedErrors::new(TextInputs::new(Introspection::new(
-        schema,
-        state.settings.graphql.introspection,
-    )))
+/// published before anything executes, and a contract code on every error after (`extra` admits first).
+fn guarded(schema: ChronosSchema, state: &AppState, extra: impl Admission) -> impl Executor {
+    let introspection = Introspection {
+        allowed: state.settings.graphql.introspection,
+    };
+    let admitted = Admitted::new(Admitted::new(schema, introspection), PlainTextInputs);
+    CodedErrors::new(Admitted::new(admitted, extra))
+}
+
+/// Admits every request: what POST passes to [`guarded`] (its limits are checked before, as HTTP).
+#[derive(Clone, Copy)]
+struct Everything;
+
+impl Admission for Everything {
+    fn admit(
+        &self,
+        request: async_graphql::Request,
+    ) -> Result<async_graphql::Request, async_graphql::ServerError> {
+        Ok(request)
+    }
 }
 
 /// Whose rate limit an operation spends: the signed-in user's, else the client address's (as over POST).
@@ -170,47 +190,21 @@ enum LimitKey {
 
 /// Every operation over the websocket spends the same rate limit as a POST would.
 #[derive(Clone)]
-struct PerOperationLimit<E> {
-    inner: E,
+struct OperationRateLimit {
     state: AppState,
     key: LimitKey,
 }
 
-impl<E> PerOperationLimit<E> {
-    fn check(&self) -> Result<(), async_graphql::ServerError> {
+impl Admission for OperationRateLimit {
+    fn admit(
+        &self,
+        request: async_graphql::Request,
+    ) -> Result<async_graphql::Request, async_graphql::ServerError> {
         let limited = match self.key {
             LimitKey::User(user_id) => self.state.rate_limits.api_user.check(&user_id),
             LimitKey::Address(ip) => self.state.rate_limits.api_ip.check(&ip),
         };
-        limited.map_err(|e| {
-            let error: async_graphql::Error = e.into();
-            let mut refusal = async_graphql::ServerError::new(error.message, None);
-            refusal.extensions = error.extensions;
-            refusal
-        })
-    }
-}
-
-impl<E: Executor> Executor for PerOperationLimit<E> {
-    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        match self.check() {
-            Ok(()) => self.inner.execute(request).await,
-            Err(refusal) => async_graphql::Response::from_errors(vec![refusal]),
-        }
-    }
-
-    fn execute_stream(
-        &self,
-        request: async_graphql::Request,
-        session_data: Option<std::sync::Arc<async_graphql::Data>>,
-    ) -> futures::stream::BoxStream<'static, async_graphql::Response> {
-        match self.check() {
-            Ok(()) => self.inner.execute_stream(request, session_data),
-            Err(refusal) => {
-                futures::stream::once(async move { async_graphql::Response::from_errors(vec![refusal]) })
-                    .boxed()
-            }
-        }
+        limited.map(|()| request).map_err(|e| admission::refusal(e, None))
     }
 }
 
@@ -257,11 +251,11 @@ pub async fn graphql_ws(
                 let shutdown = state.shutdown.clone();
                 let stream = stream.take_until(async move { shutdown.cancelled().await });
                 let data = crate::schema::request_data(&state, viewer);
-                let executor = CodedErrors::new(PerOperationLimit {
-                    inner: guarded(schema, &state),
+                let limit = OperationRateLimit {
                     state: state.clone(),
                     key: limit_key,
-                });
+                };
+                let executor = guarded(schema, &state, limit);
                 GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
                     .serve()
