@@ -23,6 +23,7 @@ use chronos::{
         window::{WindowQuery, events_in_window, window_select},
     },
     google::{Event, EventDateTime},
+    work_budget::WorkBudget,
 };
 use migration::MigratorTrait;
 use sea_orm::{
@@ -119,13 +120,13 @@ async fn measure(
         first: 500,
         after: None,
     };
-    let warm = events_in_window(db, cipher, user_id, query())
+    let warm = events_in_window(db, cipher, user_id, query(), &WorkBudget::default())
         .await
         .map_err(app_error)?;
     let mut timings = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
-        let page = events_in_window(db, cipher, user_id, query())
+        let page = events_in_window(db, cipher, user_id, query(), &WorkBudget::default())
             .await
             .map_err(app_error)?;
         timings.push(started.elapsed());

@@ -2,6 +2,8 @@
 //! itself is assembled in `schema.rs`, above the domains.
 
 pub mod admission;
+pub mod budgets;
+pub mod document_guard;
 pub mod error_codes;
 pub mod field_order;
 pub mod introspection;
@@ -19,6 +21,7 @@ use crate::{
     error::{AppError, AppResult},
     session::Viewer,
     state::AppState,
+    work_budget::WorkBudget,
 };
 
 /// What resolvers read from the request context. Missing data is a server fault (`INTERNAL`), never a
@@ -28,6 +31,8 @@ pub trait ContextExt {
     fn viewer(&self) -> AppResult<&Viewer>;
     /// The signed-in user's id, or `UNAUTHENTICATED`.
     fn user_id(&self) -> AppResult<Uuid>;
+    /// This operation's budget of work its document does not show.
+    fn work_budget(&self) -> AppResult<&WorkBudget>;
 }
 
 impl ContextExt for Context<'_> {
@@ -44,6 +49,11 @@ impl ContextExt for Context<'_> {
     fn user_id(&self) -> AppResult<Uuid> {
         self.viewer()?.require_user()
     }
+
+    fn work_budget(&self) -> AppResult<&WorkBudget> {
+        self.data::<WorkBudget>()
+            .map_err(|_| AppError::internal(anyhow::anyhow!("the request carries no work budget")))
+    }
 }
 
 /// Parses an id argument; a malformed id is reported like a missing one (`NOT_FOUND` naming `what`).
@@ -53,6 +63,36 @@ pub fn parse_id(id: &ID, what: &'static str) -> AppResult<Uuid> {
 
 pub fn id_of(id: Uuid) -> ID {
     ID(id.to_string())
+}
+
+/// The cost of a list field: the most items it can return (`first`, else `default`) times one item's cost,
+/// so the schema's complexity limit bounds what any document can make the server build. An out-of-range
+/// `first` costs one item: the resolver refuses it with a message naming `first`, clearer than "too complex".
+pub fn list_complexity(first: Option<i32>, default: usize, max: usize, child_complexity: usize) -> usize {
+    let size = match first {
+        None => default,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .unwrap_or(1),
+    };
+    size.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// What a list without pages is costed at: the most items a user has there in practice. A longer list is
+/// still bounded when it runs, by the response's cap on values ([`budgets::MAX_OUTPUT_VALUES`]).
+pub mod list_cost {
+    pub const ACCOUNTS: usize = 10;
+    pub const CALENDARS: usize = 50;
+    pub const SESSIONS: usize = 20;
+    pub const SYNC_CONFIGS: usize = 50;
+    pub const TODO_LISTS: usize = 50;
+    pub const TODOS_OF_A_LIST: usize = 100;
+}
+
+/// The cost of a list without pages: `items` (one of [`list_cost`]) times one item's cost.
+pub fn unpaged_complexity(items: usize, child_complexity: usize) -> usize {
+    items.saturating_mul(child_complexity).saturating_add(1)
 }
 
 /// An optional input field as a change: omitted leaves the value alone (`None`), `null` clears it

@@ -26,3 +26,4 @@ pub mod sync;
 pub mod telemetry;
 pub mod text;
 pub mod todos;
+pub mod work_budget;

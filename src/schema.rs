@@ -11,8 +11,9 @@ use crate::{session::Viewer, state::AppState};
 
 /// Deepest selection set accepted; the SPA's deepest real query is far below it.
 pub const MAX_DEPTH: usize = 12;
-/// Complexity budget per operation; list fields multiply their children by the page size.
-pub const MAX_COMPLEXITY: usize = 5_000;
+/// Complexity budget per operation. List fields multiply their children by the most items they can return
+/// (a full page of 500 events with twenty fields is about 13,000); `events` adds its expansion.
+pub const MAX_COMPLEXITY: usize = 30_000;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -48,6 +49,7 @@ pub fn build_schema() -> ChronosSchema {
     .disable_suggestions()
     // async-graphql fills result maps in completion order; the spec wants the query's order.
     .extension(crate::graphql::field_order::FieldOrder)
+    .extension(crate::graphql::budgets::RequestBudgets)
     .finish()
 }
 

@@ -1,6 +1,8 @@
 //! GraphQL types and resolvers of the accounts domain.
 
-use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime};
+use crate::graphql::{
+    ContextExt as _, list_cost, parse_id, scalars::DateTime as GqlDateTime, unpaged_complexity,
+};
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::Utc;
 use sea_orm::EntityTrait;
@@ -56,6 +58,7 @@ pub struct GoogleAccount {
 #[ComplexObject]
 impl GoogleAccount {
     /// The account's calendars as last listed from Google (see `refreshCalendars`).
+    #[graphql(complexity = "unpaged_complexity(list_cost::CALENDARS, child_complexity)")]
     async fn calendars(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::calendars::Calendar>> {
         crate::calendars::AccountCalendarsLoader::load_in(ctx, parse_id(&self.id, "account")?).await
     }
@@ -113,6 +116,7 @@ impl AccountsQuery {
     }
 
     /// The signed-in user's connected Google accounts.
+    #[graphql(complexity = "unpaged_complexity(list_cost::ACCOUNTS, child_complexity)")]
     async fn accounts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GoogleAccount>> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
@@ -124,6 +128,7 @@ impl AccountsQuery {
     }
 
     /// The signed-in user's sessions, most recently active first.
+    #[graphql(complexity = "unpaged_complexity(list_cost::SESSIONS, child_complexity)")]
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SessionInfo>> {
         let viewer = ctx.viewer()?;
         let user_id = viewer.require_user()?;

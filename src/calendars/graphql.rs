@@ -1,6 +1,8 @@
 //! GraphQL types, loaders and resolvers of the calendars domain.
 
-use crate::graphql::{ContextExt as _, parse_id, scalars::DateTime as GqlDateTime};
+use crate::graphql::{
+    ContextExt as _, list_cost, parse_id, scalars::DateTime as GqlDateTime, unpaged_complexity,
+};
 use std::collections::HashMap;
 
 use async_graphql::{
@@ -211,6 +213,7 @@ pub struct CalendarsQuery;
 impl CalendarsQuery {
     /// The signed-in user's calendars: of one Google account, or of all of them when `accountId` is
     /// omitted. Primary calendars first, then by name.
+    #[graphql(complexity = "unpaged_complexity(list_cost::CALENDARS, child_complexity)")]
     async fn calendars(
         &self,
         ctx: &Context<'_>,

@@ -1,7 +1,7 @@
 //! GraphQL types and resolvers of the events domain. Resolvers parse, call the domain, and map.
 
 use crate::graphql::{
-    ContextExt as _, change, parse_id, relay_connection,
+    ContextExt as _, change, list_complexity, parse_id, relay_connection,
     scalars::{Date, DateTime as GqlDateTime},
 };
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
@@ -296,17 +296,28 @@ pub struct UpdateEventInput {
     pub color_id: MaybeUndefined<String>,
 }
 
-/// A page costs its size times one event. An out-of-range `first` costs one event: the resolver refuses it
-/// with a message naming `first`, which is clearer than "too complex".
+/// What an `events` field costs on top of its page: the series it may have to expand, which the document
+/// does not show (the work budget bounds the expansion itself when it runs). Caps a document at about ten
+/// `events` fields.
+const EXPANSION_COMPLEXITY: usize = 3_000;
+
 fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let size = match first {
-        None => window::DEFAULT_PAGE_SIZE,
-        Some(n) => usize::try_from(n)
-            .ok()
-            .filter(|n| (1..=window::MAX_PAGE_SIZE).contains(n))
-            .unwrap_or(1),
-    };
-    size.saturating_mul(child_complexity)
+    list_complexity(
+        first,
+        window::DEFAULT_PAGE_SIZE,
+        window::MAX_PAGE_SIZE,
+        child_complexity,
+    )
+    .saturating_add(EXPANSION_COMPLEXITY)
+}
+
+fn feed_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    list_complexity(
+        first,
+        feed::DEFAULT_FEED_SIZE,
+        feed::MAX_FEED_SIZE,
+        child_complexity,
+    )
 }
 
 /// An event id argument; anything that is not one of ours is NOT_FOUND.
@@ -348,7 +359,8 @@ impl EventsQuery {
             first: window::page_size(first, window::DEFAULT_PAGE_SIZE, window::MAX_PAGE_SIZE)?,
             after: after.as_deref(),
         };
-        let page = window::events_in_window(&state.db, &state.cipher, user_id, query).await?;
+        let budget = ctx.work_budget()?;
+        let page = window::events_in_window(&state.db, &state.cipher, user_id, query, budget).await?;
         let nodes = page.edges.into_iter().map(|(cursor, view)| (cursor, Event(view)));
         Ok(EventConnection::of(
             nodes,
@@ -373,6 +385,7 @@ impl EventsQuery {
     /// The changes to the user's stored events (single events, series masters, exceptions; not generated
     /// instances) after `since` (a previous `cursor`; null: from the beginning), oldest first. Applying
     /// them by `eventId` keeps a local copy equal to the server's. `first` is 1 to 1000 (default 500).
+    #[graphql(complexity = "feed_complexity(first, child_complexity)")]
     async fn event_changes(
         &self,
         ctx: &Context<'_>,

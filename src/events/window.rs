@@ -22,6 +22,7 @@ use crate::{
     crypto::Cipher,
     entities::{enums::EventStatus, events},
     error::{AppError, AppResult},
+    work_budget::WorkBudget,
 };
 
 pub const DEFAULT_PAGE_SIZE: usize = 100;
@@ -99,11 +100,14 @@ struct Candidate {
 }
 
 /// The events of the user's calendars in the window, in order, one page. Reads only the cache.
+/// Series expansion spends from `budget`: the page stops with an error rather than expanding past it, and
+/// the task yields after each series so other requests on this worker keep going.
 pub async fn events_in_window<C: ConnectionTrait>(
     db: &C,
     cipher: &Cipher,
     user_id: Uuid,
     query: WindowQuery<'_>,
+    budget: &WorkBudget,
 ) -> AppResult<WindowPage> {
     let after = query.after.map(Cursor::decode).transpose()?;
     let calendars = user_calendars(db, user_id, query.calendar_ids).await?;
@@ -135,10 +139,12 @@ pub async fn events_in_window<C: ConnectionTrait>(
             let replacing = exceptions
                 .get(&master.google_event_id)
                 .map_or(&[][..], Vec::as_slice);
-            for occurrence in instances(master, &lines, replacing, zone, window)? {
+            budget.check_deadline()?;
+            for occurrence in instances(master, &lines, replacing, zone, window, budget)? {
                 let start = occurrence.start.to_instant(zone);
                 candidates.push(Candidate::instance(master.id, start, index, occurrence));
             }
+            tokio::task::yield_now().await;
         }
     }
 
@@ -239,6 +245,7 @@ fn instances(
     exceptions: &[StoredException],
     zone: Option<&str>,
     window: Window,
+    budget: &WorkBudget,
 ) -> AppResult<Vec<Occurrence>> {
     let (start, end, _) = store::row_times(master)?;
     let series = Series {
@@ -246,7 +253,9 @@ fn instances(
         end: &end,
         recurrence: lines,
     };
-    let expansion = match recurrence::expand(&series, zone, window, MAX_INSTANCES_PER_SERIES) {
+    // One more than the budget allows, so that going over it shows.
+    let limit = MAX_INSTANCES_PER_SERIES.min(budget.instances_left().saturating_add(1));
+    let expansion = match recurrence::expand(&series, zone, window, limit) {
         Ok(expansion) => expansion,
         Err(e) => {
             tracing::warn!(event_id = %master.id, error = %e, "series does not expand; showing its first occurrence");
@@ -262,6 +271,7 @@ fn instances(
             });
         }
     };
+    budget.spend_instances(expansion.occurrences.len())?;
     if expansion.truncated {
         tracing::warn!(event_id = %master.id, limit = MAX_INSTANCES_PER_SERIES, "series instances cut in a window");
     }

@@ -24,6 +24,7 @@ use crate::{
     graphql::{
         ClientInfo,
         admission::{self, Admission, Admitted},
+        document_guard::DocumentGuard,
         error_codes::CodedErrors,
         introspection::Introspection,
         text_inputs::PlainTextInputs,
@@ -158,13 +159,15 @@ pub async fn graphql_post(
     axum::Json(executor.execute(request).await).into_response()
 }
 
-/// The schema behind what every transport applies alike: plain-text inputs and introspection only where
-/// published before anything executes, and a contract code on every error after (`extra` admits first).
+/// The schema behind what every transport applies alike: a document within the guard's limits (measured
+/// before anything else parses or validates it), plain-text inputs and introspection only where published
+/// before anything executes, and a contract code on every error after (`extra` admits first).
 fn guarded(schema: ChronosSchema, state: &AppState, extra: impl Admission) -> impl Executor {
     let introspection = Introspection {
         allowed: state.settings.graphql.introspection,
     };
     let admitted = Admitted::new(Admitted::new(schema, introspection), PlainTextInputs);
+    let admitted = Admitted::new(admitted, DocumentGuard::default());
     CodedErrors::new(Admitted::new(admitted, extra))
 }
 

@@ -4,8 +4,8 @@
 pub mod progress;
 
 use crate::graphql::{
-    ContextExt as _, change, decode_after, encode_cursor, parse_id, relay_connection,
-    scalars::DateTime as GqlDateTime,
+    ContextExt as _, change, decode_after, encode_cursor, list_cost, parse_id, relay_connection,
+    scalars::DateTime as GqlDateTime, unpaged_complexity,
 };
 use std::collections::HashMap;
 
@@ -472,6 +472,7 @@ pub struct SyncQuery;
 #[Object]
 impl SyncQuery {
     /// The signed-in user's sync configs, oldest first.
+    #[graphql(complexity = "unpaged_complexity(list_cost::SYNC_CONFIGS, child_complexity)")]
     async fn sync_configs(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SyncConfig>> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;

@@ -1,8 +1,10 @@
 //! GraphQL types and resolvers of the todos domain. Resolvers parse, call [`UserTodos`], and map.
 
 use crate::graphql::{
-    ContextExt as _, change, decode_after, encode_cursor, id_of, parse_id, relay_connection,
+    ContextExt as _, change, decode_after, encode_cursor, id_of, list_complexity, list_cost, parse_id,
+    relay_connection,
     scalars::{Date, DateTime as GqlDateTime},
+    unpaged_complexity,
 };
 use std::sync::Arc;
 
@@ -143,6 +145,7 @@ impl TodoList {
 #[ComplexObject]
 impl TodoList {
     /// The list's todos in order; only the completed (true) or open (false) ones when `completed` is given.
+    #[graphql(complexity = "unpaged_complexity(list_cost::TODOS_OF_A_LIST, child_complexity)")]
     async fn todos(
         &self,
         #[graphql(desc = "Only completed (true) or only open (false) todos.")] completed: Option<bool>,
@@ -236,15 +239,10 @@ fn user_todos(ctx: &Context<'_>) -> async_graphql::Result<UserTodos> {
     Ok(UserTodos::for_user(ctx.state()?, ctx.user_id()?))
 }
 
-/// The cost of a page: its size times the cost of one todo, so the schema's complexity limit bounds it.
 fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
-    let size = first
-        .unwrap_or(validate::DEFAULT_PAGE_SIZE)
-        .clamp(0, validate::MAX_PAGE_SIZE);
-    usize::try_from(size)
-        .unwrap_or_default()
-        .saturating_mul(child_complexity)
-        .saturating_add(1)
+    let default = usize::try_from(validate::DEFAULT_PAGE_SIZE).unwrap_or(1);
+    let max = usize::try_from(validate::MAX_PAGE_SIZE).unwrap_or(1);
+    list_complexity(first, default, max, child_complexity)
 }
 
 #[derive(Default)]
@@ -253,6 +251,7 @@ pub struct TodosQuery;
 #[Object]
 impl TodosQuery {
     /// The signed-in user's todo lists, in order.
+    #[graphql(complexity = "unpaged_complexity(list_cost::TODO_LISTS, child_complexity)")]
     async fn todo_lists(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TodoList>> {
         let todos = user_todos(ctx)?;
         let lists = todos.lists().await?;

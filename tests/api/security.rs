@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, error_code};
 
+mod documents;
 mod production;
 
 const ME: &str = r#"{"query":"{ me { id } }"}"#;
