@@ -26,7 +26,7 @@ use url::Url;
 
 pub use self::{
     database::DEFAULT_DATABASE_URL,
-    google::GoogleSettings,
+    google::{GoogleQuota, GoogleSettings},
     graphql::GraphqlSettings,
     http::{DEFAULT_BIND_ADDR, origin_of},
     rate_limits::RateLimits,

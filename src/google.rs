@@ -9,6 +9,8 @@
 //! - [`batch`]: the batch wire format ([`BatchRequest`], [`BatchResponse`], multipart/mixed on `multer`
 //!   and `httparse`) and [`EventChange`] (replace or patch).
 //! - [`models`]: serde models of Google's resources.
+//! - [`pacing`]: [`Pacer`], Google's quotas spent before each request (per account here, per project in
+//!   the database through [`project_log`]), interactive calls first.
 //! - [`retry`]: the pure retry policy (which failures, how long to wait).
 //! - [`error`]: [`GoogleError`] and its mapping into [`crate::error::AppError`].
 
@@ -18,6 +20,8 @@ pub mod calendar;
 pub mod error;
 pub mod models;
 pub mod oauth;
+pub mod pacing;
+pub mod project_log;
 pub mod retry;
 pub mod tokens;
 mod transport;
@@ -34,6 +38,8 @@ pub use models::{
     GoogleErrorBody, Reminders, UserInfo,
 };
 pub use oauth::{AuthorizationRequest, CALENDAR_SCOPE, OAuthClient, SCOPES, TokenSet};
+pub use pacing::{Pacer, Priority};
+pub use project_log::DatabaseProjectLog;
 pub use retry::RetryPolicy;
 pub use tokens::{AccessTokens, EncryptedTokens, encrypt_tokens};
 

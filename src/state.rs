@@ -14,7 +14,10 @@ use crate::{
     config::Settings,
     crypto::Cipher,
     error::{AppError, AppResult},
-    google::{AccessTokens, CalendarClient, CalendarClientOptions, GoogleAccount, OAuthClient},
+    google::{
+        AccessTokens, CalendarClient, CalendarClientOptions, DatabaseProjectLog, GoogleAccount, OAuthClient,
+        Pacer, pacing::ProjectLog,
+    },
     jobs::{JobContext, JobQueue},
     progress::ProgressBus,
     rate_limit::RateLimiters,
@@ -79,8 +82,10 @@ impl GoogleClients {
             return Ok(None);
         }
         let oauth = OAuthClient::new(&settings.google).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let project_log: Arc<dyn ProjectLog> = Arc::new(DatabaseProjectLog::new(db.clone()));
         let calendar = CalendarClient::new(&settings.google.api_url, CalendarClientOptions::default())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .paced(Pacer::new(settings.google.quota, Some(project_log)));
         Ok(Some(Self {
             tokens: AccessTokens::new(db.clone(), cipher.clone(), oauth.clone()),
             oauth,

@@ -22,6 +22,9 @@ impl std::str::FromStr for ExtPropMatch {
     }
 }
 
+/// The length of Google's quota windows: a minute.
+pub const GOOGLE_QUOTA_WINDOW_MS: u64 = 60_000;
+
 /// Every option of the emulator. `Default` gives Google's documented behaviour.
 #[derive(Debug, Clone)]
 pub struct EmulatorConfig {
@@ -73,6 +76,9 @@ pub struct EmulatorConfig {
     pub quota_per_project_per_minute: u64,
     /// Status of a per-project refusal: 403 (the default) or 429, Google answers with both.
     pub quota_project_status: u16,
+    /// Length of the quota windows in milliseconds: Google's minute, unless a test shortens it (the
+    /// per-minute limits then apply per window).
+    pub quota_window_ms: u64,
 }
 
 impl Default for EmulatorConfig {
@@ -101,6 +107,7 @@ impl Default for EmulatorConfig {
             quota_per_user_per_minute: 600,
             quota_per_project_per_minute: 10_000,
             quota_project_status: 403,
+            quota_window_ms: GOOGLE_QUOTA_WINDOW_MS,
         }
     }
 }

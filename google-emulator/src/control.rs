@@ -341,8 +341,8 @@ fn limit_field(body: &serde_json::Map<String, Value>, name: &str, current: u64) 
     }
 }
 
-/// `{perUserPerMinute?, perProjectPerMinute?, projectStatus?}`: fields left out keep their value;
-/// 0 switches a limit off. Answers the quotas now in force.
+/// `{perUserPerMinute?, perProjectPerMinute?, projectStatus?, windowMs?}`: fields left out keep their
+/// value; 0 switches a limit off; `windowMs` shortens the windows (tests). Answers the quotas now in force.
 async fn set_quotas(State(emu): State<Emulator>, body: Bytes) -> Result<Response, ApiError> {
     let body = json_body(&body)?;
     let mut q = emu.quotas();
@@ -357,6 +357,10 @@ async fn set_quotas(State(emu): State<Emulator>, body: Bytes) -> Result<Response
             return Err(ApiError::invalid("projectStatus must be 403 or 429.").at("body", "projectStatus"));
         }
     };
+    limits.window_ms = limit_field(&body, "windowMs", limits.window_ms)?;
+    if limits.window_ms < 100 {
+        return Err(ApiError::invalid("windowMs must be at least 100.").at("body", "windowMs"));
+    }
     q.set_limits(limits);
     Ok(ok(&limits.json()))
 }

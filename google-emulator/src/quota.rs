@@ -13,9 +13,6 @@ use serde_json::{Value, json};
 use crate::config::EmulatorConfig;
 use crate::error::ApiError;
 
-/// Length of Google's windows.
-pub const WINDOW_MS: u64 = 60_000;
-
 /// Why a request was refused: the `reason` Google puts in the error item.
 pub const USER_REASON: &str = "userRateLimitExceeded";
 pub const PROJECT_REASON: &str = "rateLimitExceeded";
@@ -55,6 +52,9 @@ pub struct QuotaLimits {
     pub per_project_per_minute: u64,
     /// 403 or 429: Google answers the project limit with either.
     pub project_status: u16,
+    /// The windows' length: Google's minute ([`crate::config::GOOGLE_QUOTA_WINDOW_MS`]) unless a
+    /// test shortens it.
+    pub window_ms: u64,
 }
 
 impl QuotaLimits {
@@ -63,6 +63,7 @@ impl QuotaLimits {
             per_user_per_minute: config.quota_per_user_per_minute,
             per_project_per_minute: config.quota_per_project_per_minute,
             project_status: config.quota_project_status,
+            window_ms: config.quota_window_ms.max(1),
         }
     }
 
@@ -71,6 +72,7 @@ impl QuotaLimits {
             "perUserPerMinute": self.per_user_per_minute,
             "perProjectPerMinute": self.per_project_per_minute,
             "projectStatus": self.project_status,
+            "windowMs": self.window_ms,
         })
     }
 }
@@ -105,9 +107,9 @@ impl Refusal {
 struct Window(VecDeque<u64>);
 
 impl Window {
-    fn expire(&mut self, now_ms: u64) {
+    fn expire(&mut self, now_ms: u64, window_ms: u64) {
         while let Some(&t) = self.0.front() {
-            if t.saturating_add(WINDOW_MS) <= now_ms {
+            if t.saturating_add(window_ms) <= now_ms {
                 self.0.pop_front();
             } else {
                 break;
@@ -115,11 +117,11 @@ impl Window {
         }
     }
 
-    fn full(&mut self, now_ms: u64, limit: u64) -> bool {
+    fn full(&mut self, now_ms: u64, limit: u64, window_ms: u64) -> bool {
         if limit == 0 {
             return false;
         }
-        self.expire(now_ms);
+        self.expire(now_ms, window_ms);
         self.0.len() as u64 >= limit
     }
 }
@@ -148,9 +150,12 @@ impl Quotas {
     pub fn admit(&mut self, user: &str, now_ms: u64) -> Result<(), Refusal> {
         let limits = self.limits;
         let user_window = self.users.entry(user.to_owned()).or_default();
-        let refusal = if user_window.full(now_ms, limits.per_user_per_minute) {
+        let refusal = if user_window.full(now_ms, limits.per_user_per_minute, limits.window_ms) {
             Some(Refusal::User)
-        } else if self.project.full(now_ms, limits.per_project_per_minute) {
+        } else if self
+            .project
+            .full(now_ms, limits.per_project_per_minute, limits.window_ms)
+        {
             Some(Refusal::Project {
                 status: limits.project_status,
             })
@@ -204,6 +209,7 @@ mod tests {
             per_user_per_minute: user,
             per_project_per_minute: project,
             project_status: 403,
+            window_ms: crate::config::GOOGLE_QUOTA_WINDOW_MS,
         })
     }
 

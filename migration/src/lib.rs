@@ -22,6 +22,7 @@ mod m20261121_000009_create_jobs;
 mod m20261121_000010_jobs_concurrency;
 mod m20261121_000011_event_links_origin_key;
 mod m20261122_000012_sync_configs_pair_unique;
+mod m20261203_000013_google_quota_spends;
 
 /// All migrations of Chronos, in the order they apply.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_jobs_concurrency::Migration),
             Box::new(m20261121_000011_event_links_origin_key::Migration),
             Box::new(m20261122_000012_sync_configs_pair_unique::Migration),
+            Box::new(m20261203_000013_google_quota_spends::Migration),
         ]
     }
 }

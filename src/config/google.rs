@@ -1,6 +1,8 @@
 //! Where Chronos finds Google and how it identifies itself: `GOOGLE_CLIENT_ID`, `GOOGLE_CLIENT_SECRET`,
 //! `GOOGLE_ACCOUNTS_URL`, `GOOGLE_OAUTH_URL` and `GOOGLE_API_URL`.
 
+use std::time::Duration;
+
 use url::Url;
 
 use super::vars::{Vars, fixed_url};
@@ -14,6 +16,35 @@ pub struct GoogleSettings {
     pub accounts_url: Url,
     pub oauth_url: Url,
     pub api_url: Url,
+    /// The request budget Chronos paces itself to.
+    pub quota: GoogleQuota,
+}
+
+/// Google's request quotas as Chronos spends them (`GOOGLE_QUOTA_PER_USER_PER_MINUTE`,
+/// `GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE`); batch parts count one each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoogleQuota {
+    /// Requests per account per window; 0: unpaced.
+    pub per_user_per_minute: u32,
+    /// Requests per project per window, shared by every instance on the database; 0: unpaced.
+    pub per_project_per_minute: u32,
+    /// Google's windows are a minute long; only tests shorten them, to walk through several quickly.
+    pub window: Duration,
+}
+
+impl GoogleQuota {
+    /// Google's published numbers.
+    pub const GOOGLE: Self = Self {
+        per_user_per_minute: 600,
+        per_project_per_minute: 10_000,
+        window: Duration::from_secs(60),
+    };
+
+    pub const UNPACED: Self = Self {
+        per_user_per_minute: 0,
+        per_project_per_minute: 0,
+        window: Duration::from_secs(60),
+    };
 }
 
 impl GoogleSettings {
@@ -25,6 +56,7 @@ impl GoogleSettings {
             accounts_url: base.clone(),
             oauth_url: base.clone(),
             api_url: base.clone(),
+            quota: GoogleQuota::GOOGLE,
         }
     }
 }
@@ -46,6 +78,17 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> GoogleSettings {
         accounts_url: accounts_url.unwrap_or_else(|| fixed_url("https://accounts.google.com")),
         oauth_url: oauth_url.unwrap_or_else(|| fixed_url("https://oauth2.googleapis.com")),
         api_url: api_url.unwrap_or_else(|| fixed_url("https://www.googleapis.com")),
+        quota: GoogleQuota {
+            per_user_per_minute: vars.u32(
+                "GOOGLE_QUOTA_PER_USER_PER_MINUTE",
+                GoogleQuota::GOOGLE.per_user_per_minute,
+            ),
+            per_project_per_minute: vars.u32(
+                "GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE",
+                GoogleQuota::GOOGLE.per_project_per_minute,
+            ),
+            window: GoogleQuota::GOOGLE.window,
+        },
     }
 }
 

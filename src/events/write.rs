@@ -108,6 +108,7 @@ pub async fn create(state: &AppState, user_id: Uuid, input: NewEvent) -> AppResu
     let created = state
         .google()?
         .account(calendar.account_id)
+        .interactive()
         .insert_event(&calendar.google_calendar_id, &body)
         .await?;
     cache_answer(state, user_id, &calendar, &created).await
@@ -136,6 +137,7 @@ pub async fn update(
     let answer = state
         .google()?
         .account(calendar.account_id)
+        .interactive()
         .change_event(
             &calendar.google_calendar_id,
             &current.google_id,
@@ -171,7 +173,7 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<
     let calendar = target.calendar().clone();
     validate::writable("id", &calendar.access_role)?;
     let current = Current::of(&target)?;
-    let google = state.google()?.account(calendar.account_id);
+    let google = state.google()?.account(calendar.account_id).interactive();
     if current.is_instance {
         // Google cancels one instance through its instance id; the answer is the cancelled exception.
         let body = json!({ "status": "cancelled" });
@@ -362,6 +364,7 @@ async fn refresh_one(
     let current = state
         .google()?
         .account(calendar.account_id)
+        .interactive()
         .get_event(&calendar.google_calendar_id, google_id)
         .await?;
     store::upsert_from_google(&state.db, &state.cipher, user_id, calendar, &current).await?;

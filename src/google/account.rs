@@ -19,6 +19,7 @@ use super::{
     },
     error::GoogleError,
     models::{Channel, Event},
+    pacing::Priority,
     tokens::AccessTokens,
 };
 
@@ -29,6 +30,7 @@ pub struct GoogleAccount<'g> {
     tokens: &'g AccessTokens,
     account_id: Uuid,
     counter: CallCounter,
+    priority: Priority,
 }
 
 impl<'g> GoogleAccount<'g> {
@@ -38,7 +40,14 @@ impl<'g> GoogleAccount<'g> {
             tokens,
             account_id,
             counter: CallCounter::new(),
+            priority: Priority::Background,
         }
+    }
+
+    /// A person is waiting for these calls: they go ahead of background work within the account's quota.
+    pub fn interactive(mut self) -> Self {
+        self.priority = Priority::Interactive;
+        self
     }
 
     /// Counts this handle's requests on `counter` too (for example a sync run's `googleCalls`).
@@ -139,7 +148,7 @@ impl<'g> GoogleAccount<'g> {
         requests: &[BatchRequest],
     ) -> Result<Vec<Result<BatchResponse, GoogleError>>, GoogleError> {
         let token = self.tokens.access_token(self.account_id).await?;
-        let call = GoogleCall::new(self.account_id, &token, &self.counter);
+        let call = GoogleCall::new(self.account_id, &token, &self.counter).with_priority(self.priority);
         let mut results = self.calendar.batch(&call, requests).await;
         let refused: Vec<usize> = results
             .iter()
@@ -156,7 +165,7 @@ impl<'g> GoogleAccount<'g> {
             "batch parts refused the access token; refreshing it once"
         );
         let token = self.tokens.force_refresh(self.account_id, &token).await?;
-        let call = GoogleCall::new(self.account_id, &token, &self.counter);
+        let call = GoogleCall::new(self.account_id, &token, &self.counter).with_priority(self.priority);
         let again: Vec<BatchRequest> = refused.iter().map(|&i| requests[i].clone()).collect();
         for (i, result) in refused.into_iter().zip(self.calendar.batch(&call, &again).await) {
             results[i] = result;
@@ -172,9 +181,10 @@ impl<'g> GoogleAccount<'g> {
     {
         let counter = &self.counter;
         let account_id = self.account_id;
+        let priority = self.priority;
         self.tokens
             .with_token(account_id, |token| {
-                f(GoogleCall::new(account_id, &token, counter))
+                f(GoogleCall::new(account_id, &token, counter).with_priority(priority))
             })
             .await
     }

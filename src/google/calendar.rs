@@ -34,6 +34,7 @@ use super::{
     batch::{self, BatchRequest, BatchResponse, EncodedPart, EventChange, multipart_body},
     error::GoogleError,
     models::{CalendarListEntry, CalendarListPage, Channel, Event, EventsPage},
+    pacing::{Pacer, Priority},
     retry::{AttemptError, Backoff, Failure, RetryPolicy},
     transport::{self, RawResponse},
 };
@@ -43,9 +44,13 @@ pub const MAX_BATCH_SIZE: usize = 50;
 /// Guard against a server that never stops paging.
 const MAX_PAGES: usize = 10_000;
 
-/// Counts HTTP requests sent to Google (each retry counts; a batch counts once). Clones share the count.
+/// Counts HTTP requests sent to Google (each retry counts; a batch counts once), and the requests (batch
+/// parts counted) Google refused as over a rate limit. Clones share the counts.
 #[derive(Debug, Clone, Default)]
-pub struct CallCounter(Arc<AtomicU64>);
+pub struct CallCounter {
+    calls: Arc<AtomicU64>,
+    rate_limited: Arc<AtomicU64>,
+}
 
 impl CallCounter {
     pub fn new() -> Self {
@@ -53,21 +58,32 @@ impl CallCounter {
     }
 
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused with a rate-limit answer (429, 403 `rateLimitExceeded`/`userRateLimitExceeded`).
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
     }
 
     pub(super) fn increment(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn add_rate_limited(&self, count: u64) {
+        self.rate_limited.fetch_add(count, Ordering::Relaxed);
     }
 }
 
-/// Who is calling: the account (for its concurrency limit), its access token, and the request counter.
-/// Domain code does not build these: [`super::GoogleAccount`] does, with a fresh token.
+/// Who is calling: the account (for its concurrency limit and its quota), its access token, the request
+/// counter, and whether a person is waiting. Domain code does not build these: [`super::GoogleAccount`]
+/// does, with a fresh token.
 #[derive(Clone)]
 pub struct GoogleCall {
     pub account_id: Uuid,
     pub access_token: SecretString,
     pub counter: CallCounter,
+    pub priority: Priority,
 }
 
 impl GoogleCall {
@@ -76,7 +92,13 @@ impl GoogleCall {
             account_id,
             access_token: access_token.clone(),
             counter: counter.clone(),
+            priority: Priority::Background,
         }
+    }
+
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 }
 
@@ -229,6 +251,7 @@ pub struct CalendarClient {
     api_url: Url,
     options: CalendarClientOptions,
     limits: Arc<Mutex<HashMap<Uuid, Arc<Semaphore>>>>,
+    pacer: Arc<Pacer>,
 }
 
 impl fmt::Debug for CalendarClient {
@@ -256,7 +279,15 @@ impl CalendarClient {
             api_url: api_url.clone(),
             options,
             limits: Arc::default(),
+            pacer: Arc::new(Pacer::unpaced()),
         })
+    }
+
+    /// Paces every request with `pacer` (Google's quotas); without it requests go as fast as the
+    /// concurrency limit allows.
+    pub fn paced(mut self, pacer: Pacer) -> Self {
+        self.pacer = Arc::new(pacer);
+        self
     }
 
     pub fn options(&self) -> &CalendarClientOptions {
@@ -453,13 +484,25 @@ impl CalendarClient {
         let mut results: Vec<Option<Result<BatchResponse, GoogleError>>> = vec![None; requests.len()];
         let indices: Vec<usize> = (0..requests.len()).collect();
         let mut unauthorized = false;
-        for chunk in indices.chunks(self.options.batch_size) {
+        let mut rest: &[usize] = &indices;
+        while !rest.is_empty() {
             if unauthorized {
-                for &i in chunk {
+                for &i in rest {
                     results[i] = Some(Err(GoogleError::Unauthorized));
                 }
-                continue;
+                break;
             }
+            // Each batch carries what the account's quota window has room for now (at most a batch).
+            let size = self
+                .pacer
+                .room(
+                    call.account_id,
+                    self.options.batch_size.min(rest.len()),
+                    call.priority,
+                )
+                .await;
+            let (chunk, later) = rest.split_at(size.min(rest.len()));
+            rest = later;
             self.batch_chunk(call, requests, chunk, &mut results).await;
             unauthorized = chunk
                 .iter()
@@ -565,6 +608,8 @@ impl CalendarClient {
                 })
                 .collect()
         };
+        let cost = u32::try_from(parts.len()).unwrap_or(u32::MAX);
+        self.pacer.admit(call.account_id, cost, call.priority).await;
         let raw = {
             let _permit = self.permit(call.account_id).await;
             call.counter.increment();
@@ -578,7 +623,12 @@ impl CalendarClient {
         };
         let raw = match raw.and_then(|raw| transport::check_status(raw, false)) {
             Ok(raw) => raw,
-            Err(attempt) => return whole(attempt),
+            Err(attempt) => {
+                if attempt.failure.is_rate_limit() {
+                    self.paced_outcome(call, 0, pending.len());
+                }
+                return whole(attempt);
+            }
         };
         let Some(boundary) = raw
             .headers
@@ -594,7 +644,7 @@ impl CalendarClient {
             Ok(parts) => parts,
             Err(e) => return whole(AttemptError::permanent(e)),
         };
-        batch::match_parts(pending, parts)
+        let outcomes: Vec<_> = batch::match_parts(pending, parts)
             .into_iter()
             .map(|(i, part)| {
                 let outcome = match part {
@@ -618,7 +668,25 @@ impl CalendarClient {
                 };
                 (i, outcome)
             })
-            .collect()
+            .collect();
+        let refused = outcomes
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, Err(attempt) if attempt.failure.is_rate_limit()))
+            .count();
+        self.paced_outcome(call, outcomes.len() - refused, refused);
+        outcomes
+    }
+
+    /// Tells the pacer how a call went: rate-limit answers slow the account down, successes speed it up.
+    fn paced_outcome(&self, call: &GoogleCall, succeeded: usize, rate_limited: usize) {
+        if rate_limited > 0 {
+            call.counter.add_rate_limited(rate_limited as u64);
+            self.pacer.rate_limited(call.account_id);
+        }
+        if succeeded > 0 {
+            self.pacer
+                .succeeded(call.account_id, u32::try_from(succeeded).unwrap_or(u32::MAX));
+        }
     }
 
     /// One request of a batch, serialised with its full path under this client's API root.
@@ -694,6 +762,7 @@ impl CalendarClient {
     async fn execute(&self, call: &GoogleCall, spec: Spec) -> Result<RawResponse, GoogleError> {
         let mut backoff = Backoff::new(&self.options.retry);
         loop {
+            self.pacer.admit(call.account_id, 1, call.priority).await;
             let attempt = {
                 let _permit = self.permit(call.account_id).await;
                 call.counter.increment();
@@ -716,6 +785,11 @@ impl CalendarClient {
                     Err(e) => Err(e),
                 }
             };
+            match &attempt {
+                Ok(_) => self.paced_outcome(call, 1, 0),
+                Err(e) if e.failure.is_rate_limit() => self.paced_outcome(call, 0, 1),
+                Err(_) => {}
+            }
             match attempt {
                 Ok(raw) => return Ok(raw),
                 Err(e) if backoff.wait(&e.failure, e.retry_after).await => continue,

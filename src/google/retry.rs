@@ -42,6 +42,21 @@ impl Failure {
         }
     }
 
+    /// Google's "slow down": 429, or 403 with reason `rateLimitExceeded` or `userRateLimitExceeded`.
+    pub fn is_rate_limit(&self) -> bool {
+        match self {
+            Self::Status { status, reason } => {
+                *status == 429
+                    || (*status == 403
+                        && matches!(
+                            reason.as_deref(),
+                            Some("rateLimitExceeded" | "userRateLimitExceeded")
+                        ))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether another attempt may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

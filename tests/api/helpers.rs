@@ -10,7 +10,7 @@ use std::{
 
 use chronos::{
     app::Application,
-    config::{GoogleSettings, Settings},
+    config::{GoogleQuota, GoogleSettings, Settings},
     crypto::ExposeSecret,
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
@@ -173,6 +173,8 @@ impl TestApp {
         let mut settings = Settings::for_local(&db.url, db.dir()).expect("test settings");
         let google = url::Url::parse(&emulator.base_url()).expect("emulator URL");
         settings.google = GoogleSettings::single_host(&google);
+        // Unpaced, like the emulator by default: tests that exercise pacing set both.
+        settings.google.quota = GoogleQuota::UNPACED;
         configure(&mut settings);
         let server = Arc::new(Server {
             db,

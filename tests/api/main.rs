@@ -14,6 +14,7 @@ mod input_hygiene;
 mod jobs;
 mod landing;
 mod n_plus_one;
+mod quotas;
 mod security;
 mod sync_configs;
 mod sync_instances;

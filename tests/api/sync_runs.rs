@@ -47,6 +47,11 @@ impl World {
         Self::set_up(TestApp::spawn().await, true, false).await
     }
 
+    /// On `app` as it was spawned (its own settings and emulator), waiting for jobs, push silenced.
+    pub async fn on(app: TestApp) -> Self {
+        Self::set_up(app, true, true).await
+    }
+
     /// For a server without workers: nothing waits for jobs (someone else runs them).
     pub async fn without_workers(app: TestApp) -> Self {
         Self::set_up(app, false, true).await

@@ -85,7 +85,7 @@ async fn defaults_are_googles_published_numbers() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.body,
-        json!({"perUserPerMinute": 600, "perProjectPerMinute": 10000, "projectStatus": 403})
+        json!({"perUserPerMinute": 600, "perProjectPerMinute": 10000, "projectStatus": 403, "windowMs": 60000})
     );
     let stats = t.stats().await;
     assert_eq!(stats["quotaRefusals"], json!({"total": 0, "byReason": {}}));
@@ -169,7 +169,7 @@ async fn per_project_window_spans_users_with_403_or_429() {
     let limits = set_quotas(&t, json!({"projectStatus": 429})).await;
     assert_eq!(
         limits,
-        json!({"perUserPerMinute": 0, "perProjectPerMinute": 2, "projectStatus": 429})
+        json!({"perUserPerMinute": 0, "perProjectPerMinute": 2, "projectStatus": 429, "windowMs": 60000})
     );
     let r = t.get(&tokens[2], LIST).await;
     assert_eq!(r.status, 429);
@@ -349,4 +349,27 @@ async fn binary_takes_quota_flags() {
         body,
         json!({"perUserPerMinute": 7, "perProjectPerMinute": 0, "projectStatus": 429})
     );
+}
+
+#[tokio::test]
+async fn a_shortened_window_slides_sooner() {
+    let t = TestEmu::start().await;
+    let alice = t.token("alice@example.com").await;
+    let limits = set_quotas(&t, json!({"perUserPerMinute": 2, "windowMs": 1000})).await;
+    assert_eq!(limits["windowMs"], 1000);
+    for _ in 0..2 {
+        assert_eq!(t.get(&alice, LIST).await.status, 200);
+    }
+    assert_eq!(t.get(&alice, LIST).await.status, 403);
+    t.emu().advance_quota_clock(Duration::from_millis(1000));
+    assert_eq!(
+        t.get(&alice, LIST).await.status,
+        200,
+        "the window is a second long"
+    );
+
+    let refused = t
+        .control(Method::PUT, "/emulator/quotas", json!({"windowMs": 10}))
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
 }
