@@ -159,13 +159,14 @@ impl Application {
             tracing::info!("shutting down");
             signal_token.cancel();
         });
-        axum::serve(
+        crate::http::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            state.settings.header_read_timeout,
+            token,
+            SHUTDOWN_GRACE,
         )
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .context("server error")?;
+        .await;
         // Websockets are detached from their HTTP connection; they close themselves on the token.
         state.tasks.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, state.tasks.wait())

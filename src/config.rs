@@ -52,6 +52,8 @@ pub struct Settings {
     pub encryption_keys: KeyRing,
     pub csrf_secret: SecretString,
     pub cookie_secure: bool,
+    /// How long a client may take to send a request's line and headers before the connection is closed.
+    pub header_read_timeout: std::time::Duration,
     pub rate_limits: RateLimits,
     pub scheduler_enabled: bool,
     pub mass_delete: MassDeleteLimits,
@@ -134,6 +136,7 @@ impl Settings {
                     encryption_keys,
                     csrf_secret,
                     cookie_secure: http.cookie_secure,
+                    header_read_timeout: http.header_read_timeout,
                     rate_limits,
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,

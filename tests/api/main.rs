@@ -4,6 +4,7 @@ mod accounts;
 mod architecture;
 mod browser;
 mod calendars;
+mod connections;
 mod demo;
 mod events;
 mod foundation;
