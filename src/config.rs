@@ -163,6 +163,7 @@ impl Settings {
             ("CSRF_SECRET".to_string(), security::random_secret()),
             ("RATE_LIMIT_SIGNIN_PER_MIN".to_string(), "0".to_string()),
             ("RATE_LIMIT_API_PER_MIN".to_string(), "0".to_string()),
+            ("RATE_LIMIT_IN_FLIGHT_PER_USER".to_string(), "0".to_string()),
             ("CHRONOS_DATA_DIR".to_string(), data_dir.display().to_string()),
         ]);
         Self::from_vars(&vars)

@@ -4,6 +4,7 @@
 pub mod admission;
 pub mod error_codes;
 pub mod field_order;
+pub mod in_flight;
 pub mod introspection;
 pub mod scalars;
 pub mod text_inputs;

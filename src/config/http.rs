@@ -83,10 +83,7 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
             .collect::<Vec<_>>()
     });
     let cookie_secure = vars.bool("COOKIE_SECURE", false);
-    let mut header_read_secs = vars.u32(
-        "HTTP_HEADER_READ_TIMEOUT_SECS",
-        DEFAULT_HEADER_READ_TIMEOUT_SECS,
-    );
+    let mut header_read_secs = vars.u32("HTTP_HEADER_READ_TIMEOUT_SECS", DEFAULT_HEADER_READ_TIMEOUT_SECS);
     // Without a bound a client that trickles its headers holds a connection forever.
     if header_read_secs == 0 {
         vars.problem("HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1");

@@ -40,7 +40,11 @@ async fn read_response(stream: &mut TcpStream) -> String {
                 }
             }
             let n = stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "closed mid-response: {:?}", String::from_utf8_lossy(&received));
+            assert!(
+                n > 0,
+                "closed mid-response: {:?}",
+                String::from_utf8_lossy(&received)
+            );
             received.extend_from_slice(&chunk[..n]);
         }
     };
@@ -65,7 +69,10 @@ async fn wait_for_close(stream: &mut TcpStream) -> (Duration, Vec<u8>) {
         }
     })
     .await;
-    assert!(closed.is_ok(), "the server kept the connection open for {CLOSED_WITHIN:?}");
+    assert!(
+        closed.is_ok(),
+        "the server kept the connection open for {CLOSED_WITHIN:?}"
+    );
     (started.elapsed(), received)
 }
 

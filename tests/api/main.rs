@@ -14,6 +14,7 @@ mod helpers;
 mod input_hygiene;
 mod jobs;
 mod landing;
+mod load;
 mod n_plus_one;
 mod security;
 mod sync_configs;
