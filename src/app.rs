@@ -59,7 +59,7 @@ pub fn state(db: DatabaseConnection, settings: Settings) -> anyhow::Result<AppSt
 
 /// Connects to the database and runs pending migrations (unless told not to).
 pub async fn connect(settings: &Settings, run_migrations: bool) -> anyhow::Result<DatabaseConnection> {
-    let db = crate::db::connect(&settings.database_url)
+    let db = crate::db::connect_pool(&settings.database_url, settings.database_pool)
         .await
         .context("could not connect to the database")?;
     if run_migrations {

@@ -25,7 +25,7 @@ use std::{
 use url::Url;
 
 pub use self::{
-    database::DEFAULT_DATABASE_URL,
+    database::{DEFAULT_DATABASE_URL, PoolSettings},
     google::GoogleSettings,
     graphql::GraphqlSettings,
     http::{DEFAULT_BIND_ADDR, origin_of},
@@ -43,6 +43,7 @@ use crate::crypto::{KeyRing, SecretString};
 pub struct Settings {
     pub environment: Environment,
     pub database_url: String,
+    pub database_pool: PoolSettings,
     pub bind_addr: String,
     pub public_url: Url,
     pub frontend_url: Url,
@@ -115,6 +116,7 @@ impl Settings {
         let runtime = runtime::parse(&mut vars);
         let production = runtime.production();
         let database_url = database::parse(&mut vars, production);
+        let database_pool = database::parse_pool(&mut vars);
         let http = http::parse(&mut vars, production);
         let google = google::parse(&mut vars, production);
         let rate_limits = rate_limits::parse(&mut vars);
@@ -128,6 +130,7 @@ impl Settings {
                 let mut settings = Settings {
                     environment: runtime.environment,
                     database_url,
+                    database_pool,
                     bind_addr: http.bind_addr.clone(),
                     public_url: fixed_url("http://127.0.0.1"),
                     frontend_url: fixed_url("http://127.0.0.1"),

@@ -1,8 +1,11 @@
-//! Load: one user's operations in flight are capped so others keep being served.
+//! Load: one user's operations in flight are capped so others keep being served, and an exhausted
+//! connection pool is answered as load (503 with Retry-After), never as a fault.
 
 use std::time::Duration;
 
+use chronos::config::PoolSettings;
 use reqwest::{StatusCode, header};
+use sea_orm::TransactionTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -124,4 +127,54 @@ async fn a_users_operations_in_flight_are_capped_while_another_users_run() {
         .expect("answer");
     assert_eq!(answer["id"], "q2", "{answer}");
     assert!(answer["payload"]["data"]["todoLists"].is_array(), "{answer}");
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_is_answered_503_with_retry_after_and_recovers() {
+    let app = TestApp::spawn_with(|settings| {
+        settings.database_pool = PoolSettings {
+            max_connections: Some(2),
+            acquire_timeout: Duration::from_secs(1),
+        };
+        settings.scheduler_enabled = false;
+    })
+    .await;
+    app.sign_in("pat@example.com").await;
+    // Positive control: the request needs the database (the session, then the lists) and is answered.
+    assert!(app.data(TODO_LISTS, json!({})).await["todoLists"].is_array());
+
+    // Every connection of the server's pool held in an open transaction: take them until none is left.
+    let state = app.server_state().await;
+    let mut held = Vec::new();
+    loop {
+        match state.db.begin().await {
+            Ok(transaction) => held.push(transaction),
+            Err(sea_orm::DbErr::ConnectionAcquire(_)) => break,
+            Err(e) => panic!("unexpected error taking a connection: {e}"),
+        }
+        assert!(held.len() <= 2, "the pool is larger than configured");
+    }
+    assert!(!held.is_empty());
+
+    let refused = app.post_graphql(TODO_LISTS, json!({})).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry_after = refused
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert!(retry_after.is_some_and(|secs| secs >= 1), "{retry_after:?}");
+    let body: Value = refused.json().await.expect("JSON");
+    assert_eq!(error_code(&body), Some("UPSTREAM_UNAVAILABLE"), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains("pool") && !message.contains("sqlx"),
+        "{message}"
+    );
+
+    // Released: the same request is served again.
+    for transaction in held {
+        transaction.rollback().await.expect("rollback");
+    }
+    assert!(app.data(TODO_LISTS, json!({})).await["todoLists"].is_array());
 }
