@@ -59,7 +59,7 @@ pub fn state(db: DatabaseConnection, settings: Settings) -> anyhow::Result<AppSt
 
 /// Connects to the database and runs pending migrations (unless told not to).
 pub async fn connect(settings: &Settings, run_migrations: bool) -> anyhow::Result<DatabaseConnection> {
-    let db = crate::db::connect(&settings.database_url)
+    let db = crate::db::connect_pool(&settings.database_url, settings.database_pool)
         .await
         .context("could not connect to the database")?;
     if run_migrations {
@@ -159,13 +159,14 @@ impl Application {
             tracing::info!("shutting down");
             signal_token.cancel();
         });
-        axum::serve(
+        crate::http::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
+            router,
+            state.settings.header_read_timeout,
+            token,
+            SHUTDOWN_GRACE,
         )
-        .with_graceful_shutdown(async move { token.cancelled().await })
-        .await
-        .context("server error")?;
+        .await;
         // Websockets are detached from their HTTP connection; they close themselves on the token.
         state.tasks.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, state.tasks.wait())

@@ -25,7 +25,7 @@ use std::{
 use url::Url;
 
 pub use self::{
-    database::DEFAULT_DATABASE_URL,
+    database::{DEFAULT_DATABASE_URL, PoolSettings},
     google::{GoogleQuota, GoogleSettings},
     graphql::GraphqlSettings,
     http::{DEFAULT_BIND_ADDR, origin_of},
@@ -43,6 +43,7 @@ use crate::crypto::{KeyRing, SecretString};
 pub struct Settings {
     pub environment: Environment,
     pub database_url: String,
+    pub database_pool: PoolSettings,
     pub bind_addr: String,
     pub public_url: Url,
     pub frontend_url: Url,
@@ -52,6 +53,8 @@ pub struct Settings {
     pub encryption_keys: KeyRing,
     pub csrf_secret: SecretString,
     pub cookie_secure: bool,
+    /// How long a client may take to send a request's line and headers before the connection is closed.
+    pub header_read_timeout: std::time::Duration,
     pub rate_limits: RateLimits,
     pub scheduler_enabled: bool,
     pub mass_delete: MassDeleteLimits,
@@ -113,6 +116,7 @@ impl Settings {
         let runtime = runtime::parse(&mut vars);
         let production = runtime.production();
         let database_url = database::parse(&mut vars, production);
+        let database_pool = database::parse_pool(&mut vars);
         let http = http::parse(&mut vars, production);
         let google = google::parse(&mut vars, production);
         let rate_limits = rate_limits::parse(&mut vars);
@@ -126,6 +130,7 @@ impl Settings {
                 let mut settings = Settings {
                     environment: runtime.environment,
                     database_url,
+                    database_pool,
                     bind_addr: http.bind_addr.clone(),
                     public_url: fixed_url("http://127.0.0.1"),
                     frontend_url: fixed_url("http://127.0.0.1"),
@@ -134,6 +139,7 @@ impl Settings {
                     encryption_keys,
                     csrf_secret,
                     cookie_secure: http.cookie_secure,
+                    header_read_timeout: http.header_read_timeout,
                     rate_limits,
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,
@@ -160,6 +166,7 @@ impl Settings {
             ("CSRF_SECRET".to_string(), security::random_secret()),
             ("RATE_LIMIT_SIGNIN_PER_MIN".to_string(), "0".to_string()),
             ("RATE_LIMIT_API_PER_MIN".to_string(), "0".to_string()),
+            ("RATE_LIMIT_IN_FLIGHT_PER_USER".to_string(), "0".to_string()),
             ("CHRONOS_DATA_DIR".to_string(), data_dir.display().to_string()),
         ]);
         Self::from_vars(&vars)

@@ -8,30 +8,45 @@ use std::{
     time::Duration,
 };
 
+use crate::config::PoolSettings;
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-/// Opens the pool. SQLite gets WAL (readers never wait for the writer), a busy timeout, and foreign keys on.
+/// Opens the pool with the default size. SQLite gets WAL (readers never wait for the writer), a busy
+/// timeout, and foreign keys on.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, true).await
+    connect_with(url, true, PoolSettings::default()).await
+}
+
+/// [`connect`] with the pool's size and acquire timeout as configured.
+pub async fn connect_pool(url: &str, pool: PoolSettings) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, true, pool).await
 }
 
 /// A connection for `migrate fresh`: on SQLite one connection with foreign keys off, because dropping every
 /// table in an arbitrary order trips over references that are about to be dropped too.
 pub async fn connect_for_fresh(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, false).await
+    connect_with(url, false, PoolSettings::default()).await
 }
 
-async fn connect_with(url: &str, foreign_keys: bool) -> Result<DatabaseConnection, DbErr> {
+async fn connect_with(
+    url: &str,
+    foreign_keys: bool,
+    pool: PoolSettings,
+) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(pool.acquire_timeout);
     if url.starts_with("sqlite:") {
-        options.max_connections(if foreign_keys { 8 } else { 1 });
+        options.max_connections(if foreign_keys {
+            pool.max_connections.unwrap_or(8)
+        } else {
+            1
+        });
         options.map_sqlx_sqlite_opts(move |opts| {
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
@@ -39,7 +54,7 @@ async fn connect_with(url: &str, foreign_keys: bool) -> Result<DatabaseConnectio
                 .foreign_keys(foreign_keys)
         });
     } else {
-        options.max_connections(20);
+        options.max_connections(pool.max_connections.unwrap_or(20));
     }
     Database::connect(options).await
 }

@@ -45,6 +45,15 @@ pub enum AppError {
 /// Result of domain functions.
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Carried (as its source) by a GraphQL error that answers for the whole request rather than for one
+/// field: the server is out of capacity, or refused the operation before running it. Over HTTP the
+/// response then takes this status and `Retry-After` instead of 200, so clients and proxies see load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeRequest {
+    pub status: StatusCode,
+    pub retry_after_secs: Option<u64>,
+}
+
 impl AppError {
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::BadUserInput {
@@ -156,15 +165,26 @@ impl From<sea_orm::TransactionError<AppError>> for AppError {
     }
 }
 
-impl From<AppError> for async_graphql::Error {
-    fn from(e: AppError) -> Self {
-        let code = e.code();
-        let field = match &e {
+impl AppError {
+    /// This error as the answer to the whole request (see [`WholeRequest`]).
+    pub fn for_whole_request(self) -> async_graphql::Error {
+        let marker = WholeRequest {
+            status: self.status(),
+            retry_after_secs: self.retry_after_secs(),
+        };
+        let mut error = self.into_graphql();
+        error.source = Some(std::sync::Arc::new(marker));
+        error
+    }
+
+    fn into_graphql(self) -> async_graphql::Error {
+        let code = self.code();
+        let field = match &self {
             AppError::BadUserInput { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let retry_after = e.retry_after_secs();
-        async_graphql::Error::new(e.client_message()).extend_with(|_, ext| {
+        let retry_after = self.retry_after_secs();
+        async_graphql::Error::new(self.client_message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
@@ -173,6 +193,17 @@ impl From<AppError> for async_graphql::Error {
                 ext.set("retryAfter", secs);
             }
         })
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(e: AppError) -> Self {
+        // An exhausted pool fails the request wherever it is met, not one field.
+        if matches!(e, AppError::Overloaded { .. }) {
+            e.for_whole_request()
+        } else {
+            e.into_graphql()
+        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod budgets;
 pub mod document_guard;
 pub mod error_codes;
 pub mod field_order;
+pub mod in_flight;
 pub mod introspection;
 pub mod scalars;
 pub mod text_inputs;

@@ -9,6 +9,7 @@ mod health;
 mod oauth_callback;
 pub mod playground;
 mod request_id;
+mod serve;
 mod webhook;
 
 use std::time::Duration;
@@ -32,6 +33,7 @@ use tower_http::{
 };
 use tracing::Span;
 
+pub use self::serve::serve;
 use crate::{error::AppError, schema::ChronosSchema, state::AppState};
 
 /// What the routes run with: the application's state, and the schema (built by the composition root,

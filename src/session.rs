@@ -206,7 +206,14 @@ fn truncate(text: &str, max: usize) -> String {
 }
 
 fn session_error(e: tower_sessions::session::Error) -> AppError {
-    AppError::internal(anyhow::anyhow!("session store: {e}"))
+    match &e {
+        tower_sessions::session::Error::Store(session_store::Error::Backend(message))
+            if message == POOL_EXHAUSTED =>
+        {
+            AppError::Overloaded { retry_after_secs: 1 }
+        }
+        _ => AppError::internal(anyhow::anyhow!("session store: {e}")),
+    }
 }
 
 /// The SeaORM-backed store, shared by every instance using the same database.
@@ -262,8 +269,18 @@ fn to_time(t: DateTime<Utc>) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(t.timestamp()).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// What the store reports when the pool had no connection to spare in time. The store's errors are
+/// strings; this one is recognised again in [`session_error`], so the request is answered as load
+/// (`AppError::Overloaded`), not as a fault.
+const POOL_EXHAUSTED: &str = "no database connection available in time";
+
 fn backend(e: sea_orm::DbErr) -> session_store::Error {
-    session_store::Error::Backend(e.to_string())
+    match e {
+        sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => {
+            session_store::Error::Backend(POOL_EXHAUSTED.into())
+        }
+        e => session_store::Error::Backend(e.to_string()),
+    }
 }
 
 #[async_trait]

@@ -1,8 +1,51 @@
-//! `DATABASE_URL`: SQLite or PostgreSQL.
+//! `DATABASE_URL`: SQLite or PostgreSQL; `DATABASE_MAX_CONNECTIONS` and `DATABASE_ACQUIRE_TIMEOUT_SECS`:
+//! the connection pool.
+
+use std::time::Duration;
 
 use super::vars::Vars;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://chronos.db?mode=rwc";
+
+/// The connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections the pool opens at most; `None`: 8 on SQLite, 20 on PostgreSQL.
+    pub max_connections: Option<u32>,
+    /// How long a request waits for a free connection before it is answered as load (503 with
+    /// Retry-After) rather than kept waiting.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub(super) fn parse_pool(vars: &mut Vars<'_>) -> PoolSettings {
+    let defaults = PoolSettings::default();
+    let max_connections = vars
+        .is_set("DATABASE_MAX_CONNECTIONS")
+        .then(|| vars.u32("DATABASE_MAX_CONNECTIONS", 1));
+    if max_connections == Some(0) {
+        vars.problem("DATABASE_MAX_CONNECTIONS must be at least 1");
+    }
+    let acquire_secs = vars.u32(
+        "DATABASE_ACQUIRE_TIMEOUT_SECS",
+        u32::try_from(defaults.acquire_timeout.as_secs()).unwrap_or(10),
+    );
+    if acquire_secs == 0 {
+        vars.problem("DATABASE_ACQUIRE_TIMEOUT_SECS must be at least 1");
+    }
+    PoolSettings {
+        max_connections: max_connections.filter(|&n| n > 0),
+        acquire_timeout: Duration::from_secs(acquire_secs.max(1).into()),
+    }
+}
 
 pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> String {
     let database_url = vars
@@ -32,6 +75,38 @@ mod tests {
             assert_eq!(parse(&mut v, true), url);
             assert!(v.problems().is_empty(), "{url}: {:?}", v.problems());
         }
+    }
+
+    #[test]
+    fn pool_defaults_and_bounds() {
+        let m = map(&[]);
+        let mut v = Vars::new(&m);
+        assert_eq!(parse_pool(&mut v), PoolSettings::default());
+        let m = map(&[
+            ("DATABASE_MAX_CONNECTIONS", "3"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "2"),
+        ]);
+        let mut v = Vars::new(&m);
+        assert_eq!(
+            parse_pool(&mut v),
+            PoolSettings {
+                max_connections: Some(3),
+                acquire_timeout: Duration::from_secs(2)
+            }
+        );
+        let m = map(&[
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_ACQUIRE_TIMEOUT_SECS", "0"),
+        ]);
+        let mut v = Vars::new(&m);
+        parse_pool(&mut v);
+        assert_eq!(
+            v.into_problems(),
+            vec![
+                "DATABASE_MAX_CONNECTIONS must be at least 1".to_string(),
+                "DATABASE_ACQUIRE_TIMEOUT_SECS must be at least 1".to_string(),
+            ]
+        );
     }
 
     #[test]

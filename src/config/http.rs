@@ -1,5 +1,7 @@
 //! Where the server listens and how browsers reach it: `BIND_ADDR`, `PUBLIC_URL`, `FRONTEND_URL`,
-//! `FRONTEND_ORIGINS` and `COOKIE_SECURE`.
+//! `FRONTEND_ORIGINS`, `COOKIE_SECURE` and `HTTP_HEADER_READ_TIMEOUT_SECS`.
+
+use std::time::Duration;
 
 use url::Url;
 
@@ -7,9 +9,13 @@ use super::vars::{Vars, fixed_url};
 
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8080";
 
+/// How long a client may take to send a request's line and headers, in seconds.
+const DEFAULT_HEADER_READ_TIMEOUT_SECS: u32 = 10;
+
 pub(super) struct Http {
     pub bind_addr: String,
     pub cookie_secure: bool,
+    pub header_read_timeout: Duration,
     pub explicit: ExplicitUrls,
 }
 
@@ -77,6 +83,12 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
             .collect::<Vec<_>>()
     });
     let cookie_secure = vars.bool("COOKIE_SECURE", false);
+    let mut header_read_secs = vars.u32("HTTP_HEADER_READ_TIMEOUT_SECS", DEFAULT_HEADER_READ_TIMEOUT_SECS);
+    // Without a bound a client that trickles its headers holds a connection forever.
+    if header_read_secs == 0 {
+        vars.problem("HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1");
+        header_read_secs = DEFAULT_HEADER_READ_TIMEOUT_SECS;
+    }
     if production {
         if !cookie_secure {
             vars.problem("COOKIE_SECURE must be true in production");
@@ -88,6 +100,7 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
     Http {
         bind_addr,
         cookie_secure,
+        header_read_timeout: Duration::from_secs(header_read_secs.into()),
         explicit: ExplicitUrls {
             public_url,
             frontend_url,
@@ -117,6 +130,7 @@ mod tests {
         let mut v = Vars::new(&m);
         let http = parse(&mut v, false);
         assert!(v.problems().is_empty());
+        assert_eq!(http.header_read_timeout, Duration::from_secs(10));
         let urls = http.explicit.derive(&http.bind_addr);
         assert_eq!(urls.public_url.as_str(), "http://0.0.0.0:9000/");
         assert_eq!(urls.frontend_url, urls.public_url);
@@ -131,6 +145,7 @@ mod tests {
             ("FRONTEND_URL", "/relative"),
             ("FRONTEND_ORIGINS", "https://ok.example, not an origin"),
             ("COOKIE_SECURE", "maybe"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECS", "0"),
         ]);
         let mut v = Vars::new(&m);
         let http = parse(&mut v, false);
@@ -143,6 +158,7 @@ mod tests {
                 "FRONTEND_ORIGINS entry `not an origin` is not an origin like https://app.example.com"
                     .to_string(),
                 "COOKIE_SECURE must be true or false, not `maybe`".to_string(),
+                "HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1".to_string(),
             ]
         );
         assert_eq!(

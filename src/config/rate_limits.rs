@@ -1,6 +1,12 @@
-//! `RATE_LIMIT_SIGNIN_PER_MIN` (per client IP) and `RATE_LIMIT_API_PER_MIN` (per user); `0` disables.
+//! `RATE_LIMIT_SIGNIN_PER_MIN` (per client IP), `RATE_LIMIT_API_PER_MIN` and
+//! `RATE_LIMIT_IN_FLIGHT_PER_USER` (per user); `0` disables.
+
+use std::time::Duration;
 
 use super::vars::Vars;
+
+/// How long an operation over the in-flight limit waits for a slot before it is refused.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct RateLimits {
@@ -8,12 +14,19 @@ pub struct RateLimits {
     pub signin_per_min: u32,
     /// GraphQL requests per user per minute; 0 disables.
     pub api_per_min: u32,
+    /// GraphQL queries and mutations one user may have executing at once on this instance, so one user
+    /// cannot take the database pool from everyone else; 0 disables. Subscriptions do not count.
+    pub in_flight_per_user: u32,
+    /// How long an operation over `in_flight_per_user` waits for a slot before RATE_LIMITED.
+    pub in_flight_wait: Duration,
 }
 
 pub(super) fn parse(vars: &mut Vars<'_>) -> RateLimits {
     RateLimits {
         signin_per_min: vars.u32("RATE_LIMIT_SIGNIN_PER_MIN", 10),
         api_per_min: vars.u32("RATE_LIMIT_API_PER_MIN", 600),
+        in_flight_per_user: vars.u32("RATE_LIMIT_IN_FLIGHT_PER_USER", 4),
+        in_flight_wait: IN_FLIGHT_WAIT,
     }
 }
 
@@ -28,6 +41,7 @@ mod tests {
         let mut v = Vars::new(&m);
         let r = parse(&mut v);
         assert_eq!((r.signin_per_min, r.api_per_min), (10, 600));
+        assert_eq!(r.in_flight_per_user, 4);
 
         let m = map(&[
             ("RATE_LIMIT_SIGNIN_PER_MIN", "0"),

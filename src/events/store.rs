@@ -9,11 +9,14 @@
 //! - a `cancelled` entry tombstones the row (`deleted_at`), except a cancelled exception of a live series
 //!   (it carries `recurringEventId` and `originalStartTime`), which stays as a live row with status
 //!   CANCELLED: it removes one instance of the series;
-//! - summary, description and location are encrypted with [`Aad`] `(user, "events", column, row id)`.
+//! - summary, description and location are encrypted with [`Aad`] `(user, "events", column, row id)`;
+//! - Google's strings are stored without the characters plain text may not hold ([`crate::text`]), so an
+//!   event with a NUL or another control character at Google never makes a refresh fail; an event whose
+//!   id holds one is ignored (it could not be addressed at Google again).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait,
     DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
@@ -25,6 +28,7 @@ use crate::{
     entities::{calendars, change_sequences, enums::EventStatus, events, sync_configs},
     error::{AppError, AppResult},
     google::{self, EventDateTime},
+    text,
 };
 
 use super::recurrence::{self, EventTime, Series};
@@ -42,6 +46,15 @@ const TABLE: &str = "events";
 /// the exact bounds in the calendar's zone.
 const EARLIEST_OFFSET_HOURS: i64 = 14;
 const LATEST_OFFSET_HOURS: i64 = 12;
+
+/// The latest `range_end` stored: the last microsecond of year 9999. An all-day event on 9999-12-31 would
+/// otherwise end in year 10000, which SQLite keeps as text (`+10000-...`) sorting before every other year,
+/// so the window query would miss it there and find it on PostgreSQL. No window reaches past it (inputs
+/// end in 9999), so clamping changes no answer.
+fn latest_stored() -> DateTime<Utc> {
+    // UNBOUNDED_END is 9999-12-31T00:00:00Z.
+    recurrence::UNBOUNDED_END + Duration::days(1) - Duration::microseconds(1)
+}
 
 /// Reads Google's start, end or original start; `None` when it holds neither a parseable date nor a
 /// parseable instant (a local time without a zone included).
@@ -61,6 +74,14 @@ pub fn time_to_google(value: &EventTime) -> EventDateTime {
         EventTime::Date(date) => EventDateTime::all_day(*date),
         EventTime::DateTime { instant, time_zone } => EventDateTime::at(*instant, time_zone.as_deref()),
     }
+}
+
+fn in_supported_years(time: &EventTime) -> bool {
+    let year = match time {
+        EventTime::Date(date) => date.year(),
+        EventTime::DateTime { instant, .. } => instant.year(),
+    };
+    (1..=9999).contains(&year)
 }
 
 /// The first instant a time can mean in any zone (a date: the earliest zone's midnight).
@@ -326,6 +347,15 @@ fn interpret(event: &google::Event, calendar_time_zone: Option<&str>) -> Result<
         .and_then(time_from_google)
         .filter(|end| end.is_all_day() == start.is_all_day())
         .unwrap_or_else(|| start.clone());
+    // What clients may ask for is refused outside years 0001-9999, and SQLite cannot order instants past
+    // them: such an entry is not stored, on either database.
+    if ![Some(&start), Some(&end), original_start.as_ref()]
+        .into_iter()
+        .flatten()
+        .all(in_supported_years)
+    {
+        return Err("a time outside the years 0001 to 9999 (UTC)");
+    }
     let all_day = start.is_all_day();
     let recurrence = event
         .recurrence
@@ -343,7 +373,7 @@ fn interpret(event: &google::Event, calendar_time_zone: Option<&str>) -> Result<
         end,
         all_day,
         range_start,
-        range_end,
+        range_end: range_end.min(latest_stored()),
         recurrence,
         recurring_event_id: if is_exception { recurring_event_id } else { None },
         original_start: if is_exception { original_start } else { None },
@@ -410,6 +440,8 @@ pub async fn upsert_batch<C: ConnectionTrait>(
     calendar: &calendars::Model,
     listed: &[&google::Event],
 ) -> AppResult<Vec<UpsertOutcome>> {
+    let cleaned: Vec<google::Event> = listed.iter().map(|event| cleaned_event(event)).collect();
+    let listed: Vec<&google::Event> = cleaned.iter().collect();
     let readable: Vec<Option<(&str, Incoming)>> = listed
         .iter()
         .map(|event| {
@@ -417,6 +449,10 @@ pub async fn upsert_batch<C: ConnectionTrait>(
                 tracing::warn!(calendar_id = %calendar.id, "Google event without an id ignored");
                 return None;
             };
+            if google_id.chars().any(text::is_forbidden) {
+                tracing::warn!(calendar_id = %calendar.id, "Google event with a control character in its id ignored");
+                return None;
+            }
             match interpret(event, calendar.time_zone.as_deref()) {
                 Ok(incoming) => Some((google_id, incoming)),
                 Err(why) => {
@@ -432,7 +468,7 @@ pub async fn upsert_batch<C: ConnectionTrait>(
     }
     let mut change_seq = change_sequences::reserve(txn, change_sequences::EVENTS, ids.len()).await?;
     let mut cached = cached_rows(txn, calendar.id, ids).await?;
-    let configs = mirror_configs(txn, user_id, listed).await?;
+    let configs = mirror_configs(txn, user_id, &listed).await?;
     // New rows go in as multi-row inserts at the end, unless an id comes twice (then each entry must see
     // the row the one before it wrote).
     let distinct: HashSet<&str> = readable.iter().flatten().map(|(id, _)| *id).collect();
@@ -501,6 +537,49 @@ pub async fn upsert_batch<C: ConnectionTrait>(
             .await?;
     }
     Ok(outcomes)
+}
+
+/// `event` with the characters plain text may not hold removed from every string the cache stores (the
+/// id aside: an id holding one is refused by the caller).
+fn cleaned_event(event: &google::Event) -> google::Event {
+    let clean = |value: &Option<String>| value.as_deref().map(text::cleaned);
+    let clean_time = |time: &Option<EventDateTime>| {
+        time.as_ref().map(|time| EventDateTime {
+            date: clean(&time.date),
+            date_time: clean(&time.date_time),
+            time_zone: clean(&time.time_zone),
+        })
+    };
+    let clean_map = |map: &BTreeMap<String, String>| {
+        map.iter()
+            .map(|(key, value)| (text::cleaned(key), text::cleaned(value)))
+            .collect()
+    };
+    let mut event = event.clone();
+    event.status = clean(&event.status);
+    event.etag = clean(&event.etag);
+    event.updated = clean(&event.updated);
+    event.summary = clean(&event.summary);
+    event.description = clean(&event.description);
+    event.location = clean(&event.location);
+    event.start = clean_time(&event.start);
+    event.end = clean_time(&event.end);
+    event.original_start_time = clean_time(&event.original_start_time);
+    event.recurrence = event
+        .recurrence
+        .as_ref()
+        .map(|lines| lines.iter().map(|line| text::cleaned(line)).collect());
+    event.recurring_event_id = clean(&event.recurring_event_id);
+    event.transparency = clean(&event.transparency);
+    event.visibility = clean(&event.visibility);
+    event.color_id = clean(&event.color_id);
+    event.ical_uid = clean(&event.ical_uid);
+    event.event_type = clean(&event.event_type);
+    if let Some(properties) = &mut event.extended_properties {
+        properties.private = clean_map(&properties.private);
+        properties.shared = clean_map(&properties.shared);
+    }
+    event
 }
 
 /// Rows per multi-row insert: well under SQLite's and PostgreSQL's bound-parameter limits.

@@ -1,7 +1,7 @@
 //! Scalars shared by every domain.
 
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{Datelike as _, SecondsFormat, Utc};
+use chrono::{Datelike as _, SecondsFormat, SubsecRound as _, Utc};
 
 /// Years every database, Google and RFC 3339 agree on.
 const SUPPORTED_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
@@ -16,7 +16,9 @@ fn in_supported_years<T: async_graphql::InputType>(year: i32) -> Result<(), Inpu
     }
 }
 
-/// An instant: RFC 3339 with an offset on input, always UTC with a trailing `Z` on output.
+/// An instant: RFC 3339 with an offset on input, always UTC with a trailing `Z` on output. Input is kept
+/// to the microsecond, PostgreSQL's precision: a finer instant would be rounded there and kept whole on
+/// SQLite, and the same comparison could answer differently on the two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DateTime(pub chrono::DateTime<Utc>);
 
@@ -30,7 +32,7 @@ impl ScalarType for DateTime {
                     .map(|t| t.with_timezone(&Utc))
                     .map_err(|_| InputValueError::custom("expected an RFC 3339 date-time with an offset"))?;
                 in_supported_years(instant.year())?;
-                Ok(DateTime(instant))
+                Ok(DateTime(instant.trunc_subsecs(6)))
             }
             _ => Err(InputValueError::expected_type(value)),
         }
@@ -97,6 +99,17 @@ mod tests {
         assert_eq!(millis.to_value(), Value::from("2026-03-10T14:00:00.250Z"));
         assert!(<DateTime as ScalarType>::parse(Value::from("2026-03-10T14:00:00")).is_err());
         assert!(<DateTime as ScalarType>::parse(Value::from(5)).is_err());
+    }
+
+    #[test]
+    fn instants_are_kept_to_the_microsecond() {
+        let parsed = <DateTime as ScalarType>::parse(Value::from("9999-12-31T23:59:59.999999999Z"))
+            .expect("the last nanosecond of 9999");
+        assert_eq!(
+            parsed.to_value(),
+            Value::from("9999-12-31T23:59:59.999999Z"),
+            "truncated, not rounded into year 10000"
+        );
     }
 
     #[test]

@@ -20,12 +20,13 @@ use tower_sessions::Session;
 use super::{cookies, csrf::CsrfToken, guards};
 use crate::{
     crypto::ExposeSecret,
-    error::AppError,
+    error::{AppError, WholeRequest},
     graphql::{
         ClientInfo,
         admission::{self, Admission, Admitted},
         document_guard::DocumentGuard,
         error_codes::CodedErrors,
+        in_flight::InFlightLimited,
         introspection::Introspection,
         text_inputs::PlainTextInputs,
     },
@@ -77,16 +78,30 @@ fn client_info(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
     }
 }
 
-/// A GraphQL-shaped refusal with the right HTTP status (429 carries Retry-After).
+/// A GraphQL-shaped refusal with the right HTTP status (429 and 503 carry Retry-After).
 fn refusal(error: AppError) -> Response {
     let status = error.status();
-    let retry_after = match &error {
-        AppError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
-        _ => None,
-    };
+    let retry_after = error.retry_after_secs();
     let body = async_graphql::Response::from_errors(vec![
         async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default()),
     ]);
+    with_status(status, retry_after, body)
+}
+
+/// An executed operation's answer: 200, unless an error answers for the whole request (the server is out
+/// of capacity, or refused to run it), whose status and Retry-After it then takes.
+fn answer(body: async_graphql::Response) -> Response {
+    let whole = body
+        .errors
+        .iter()
+        .find_map(|error| error.source::<WholeRequest>().copied());
+    match whole {
+        Some(whole) => with_status(whole.status, whole.retry_after_secs, body),
+        None => axum::Json(body).into_response(),
+    }
+}
+
+fn with_status(status: StatusCode, retry_after: Option<u64>, body: async_graphql::Response) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -152,21 +167,29 @@ pub async fn graphql_post(
     {
         return refusal(e);
     }
+    let user_id = viewer.user_id;
     let mut request = request;
     request.data = crate::schema::request_data(&state, viewer);
     let request = request.data(session).data(client);
-    let executor = guarded(schema, &state, Everything);
-    axum::Json(executor.execute(request).await).into_response()
+    let executor = guarded(schema, &state, Everything, user_id);
+    answer(executor.execute(request).await)
 }
 
 /// The schema behind what every transport applies alike: a document within the guard's limits (measured
 /// before anything else parses or validates it), plain-text inputs and introspection only where published
-/// before anything executes, and a contract code on every error after (`extra` admits first).
-fn guarded(schema: ChronosSchema, state: &AppState, extra: impl Admission) -> impl Executor {
+/// before anything executes, then one of the user's in-flight slots while it executes, and a contract code
+/// on every error after (`extra` admits first).
+fn guarded(
+    schema: ChronosSchema,
+    state: &AppState,
+    extra: impl Admission,
+    user_id: Option<uuid::Uuid>,
+) -> impl Executor {
     let introspection = Introspection {
         allowed: state.settings.graphql.introspection,
     };
-    let admitted = Admitted::new(Admitted::new(schema, introspection), PlainTextInputs);
+    let limited = InFlightLimited::new(schema, state.rate_limits.in_flight.clone(), user_id);
+    let admitted = Admitted::new(Admitted::new(limited, introspection), PlainTextInputs);
     let admitted = Admitted::new(admitted, DocumentGuard::default());
     CodedErrors::new(Admitted::new(admitted, extra))
 }
@@ -238,6 +261,7 @@ pub async fn graphql_ws(
         Ok(viewer) => viewer,
         Err(e) => return e.into_response(),
     };
+    let user_id = viewer.user_id;
     let limit_key = match viewer.user_id {
         Some(user_id) => LimitKey::User(user_id),
         None => LimitKey::Address(client_info(peer, &headers).ip),
@@ -258,7 +282,7 @@ pub async fn graphql_ws(
                     state: state.clone(),
                     key: limit_key,
                 };
-                let executor = guarded(schema, &state, limit);
+                let executor = guarded(schema, &state, limit, user_id);
                 GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
                     .serve()
@@ -274,4 +298,41 @@ pub async fn graphql_ws(
                 let _ = sink.close().await;
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolver_error(error: AppError) -> async_graphql::Response {
+        let mut error = async_graphql::Error::from(error).into_server_error(async_graphql::Pos::default());
+        error.path = vec![async_graphql::PathSegment::Field("todoLists".into())];
+        async_graphql::Response::from_errors(vec![error])
+    }
+
+    #[test]
+    fn an_exhausted_pool_met_in_a_resolver_answers_503_with_retry_after() {
+        let response = answer(resolver_error(AppError::Overloaded { retry_after_secs: 1 }));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+    }
+
+    #[test]
+    fn field_errors_leave_the_status_at_200() {
+        for error in [
+            AppError::NotFound("event"),
+            AppError::RateLimited { retry_after_secs: 3 },
+            AppError::UpstreamBusy {
+                retry_after: std::time::Duration::from_secs(5),
+            },
+        ] {
+            assert_eq!(answer(resolver_error(error)).status(), StatusCode::OK);
+        }
+    }
 }

@@ -280,6 +280,17 @@ impl TestApp {
         wait_for_progress_subscribers(&state, at_least).await;
     }
 
+    /// The running server's own state: its pool, limiters and shutdown token.
+    pub async fn server_state(&self) -> chronos::state::AppState {
+        self.server
+            .running
+            .lock()
+            .await
+            .as_ref()
+            .map(|running| running.state.clone())
+            .expect("server running")
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.server.settings
     }

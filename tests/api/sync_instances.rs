@@ -45,7 +45,7 @@ fn on_postgres() -> bool {
 
 /// A `graphql-transport-ws` connection to `server` (an `http://host:port` address) with `app`'s session
 /// cookie and `server`'s origin, acknowledged.
-async fn connect(app: &TestApp, server: &str) -> Socket {
+pub(crate) async fn connect(app: &TestApp, server: &str) -> Socket {
     let url = format!("{}/graphql/ws", server.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().expect("request");
     let cookie = format!(
@@ -68,7 +68,7 @@ async fn connect(app: &TestApp, server: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
         .await
@@ -76,7 +76,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message (pings skipped), or `None` after `timeout`.
-async fn receive(socket: &mut Socket, timeout: Duration) -> Option<Value> {
+pub(crate) async fn receive(socket: &mut Socket, timeout: Duration) -> Option<Value> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??;
