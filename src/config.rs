@@ -20,6 +20,7 @@ use std::{
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use url::Url;
@@ -39,6 +40,9 @@ use self::{
 };
 use crate::crypto::{KeyRing, SecretString};
 
+/// The default of [`Settings::websocket_session_check`].
+pub const WEBSOCKET_SESSION_CHECK: Duration = Duration::from_secs(60);
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub environment: Environment,
@@ -57,6 +61,9 @@ pub struct Settings {
     pub mass_delete: MassDeleteLimits,
     /// Introspection and GraphiQL.
     pub graphql: GraphqlSettings,
+    /// How often a websocket re-reads its session and closes when it is gone or expired (an ended
+    /// session is also announced, which closes its sockets at once; the re-read catches what was not).
+    pub websocket_session_check: Duration,
     pub log_format: LogFormat,
     pub data_dir: PathBuf,
     /// Warnings to log once logging is up (configuration is read before it).
@@ -138,6 +145,7 @@ impl Settings {
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,
                     graphql,
+                    websocket_session_check: WEBSOCKET_SESSION_CHECK,
                     log_format: runtime.log_format,
                     data_dir: runtime.data_dir,
                     warnings: security.warning.into_iter().collect(),
