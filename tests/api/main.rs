@@ -15,6 +15,7 @@ mod jobs;
 mod landing;
 mod n_plus_one;
 mod security;
+mod socket_sessions;
 mod sync_configs;
 mod sync_instances;
 mod sync_runs;

@@ -215,7 +215,7 @@ async fn a_push_notification_queues_a_push_run() {
 }
 
 /// Another server on the test database (its own port and state), running until `stop` is dropped.
-async fn second_instance(
+pub async fn second_instance(
     app: &TestApp,
     scheduler_enabled: bool,
 ) -> (String, AppState, tokio::sync::oneshot::Sender<()>) {
