@@ -14,17 +14,15 @@ use chronos::{
     config::{GoogleSettings, Settings},
     crypto::ExposeSecret,
 };
+use futures::{SinkExt, StreamExt};
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use reqwest::{Client, Response, StatusCode, cookie::CookieStore, cookie::Jar, header};
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
-    tungstenite::{
-        Message, client::IntoClientRequest, http::HeaderValue, protocol::CloseFrame,
-    },
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue, protocol::CloseFrame},
 };
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
@@ -274,17 +272,26 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
-    pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
-        let state = self
-            .server
+    /// The running server's own state.
+    async fn running_state(&self) -> chronos::state::AppState {
+        self.server
             .running
             .lock()
             .await
             .as_ref()
             .map(|running| running.state.clone())
-            .expect("server running");
-        wait_for_progress_subscribers(&state, at_least).await;
+            .expect("server running")
+    }
+
+    /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
+    pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
+        wait_for_progress_subscribers(&self.running_state().await, at_least).await;
+    }
+
+    /// Waits until `at_least` websockets on this server would hear a session's end announced now (on
+    /// PostgreSQL, once the server listens).
+    pub async fn wait_for_session_watchers(&self, at_least: usize) {
+        wait_for_session_watchers(&self.running_state().await, at_least).await;
     }
 
     pub fn settings(&self) -> &Settings {
@@ -512,7 +519,9 @@ impl Socket {
     pub async fn receive(&mut self, timeout: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.inner.next()).await.ok()??;
+            let message = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .ok()??;
             match message.ok()? {
                 Message::Text(text) => {
                     let value: Value = serde_json::from_str(&text).expect("JSON message");

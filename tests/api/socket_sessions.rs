@@ -88,6 +88,7 @@ async fn revoking_a_session_from_another_browser_closes_its_websocket_and_no_oth
     watch_progress(&mut phone_socket).await;
     let mut laptop_socket = laptop.websocket().await;
     let mut stranger_socket = stranger.websocket().await;
+    laptop.wait_for_session_watchers(3).await;
 
     let revoked = laptop.revoke_session(&other_session(&laptop).await).await;
     assert_eq!(revoked["data"]["revokeSession"], true, "{revoked}");
@@ -109,6 +110,7 @@ async fn signing_out_closes_the_browsers_websocket_and_no_other() {
     assert_eq!(email_over(&mut phone_socket, "1").await, "tess@example.com");
     watch_progress(&mut phone_socket).await;
     let mut laptop_socket = laptop.websocket().await;
+    laptop.wait_for_session_watchers(2).await;
 
     assert_eq!(phone.sign_out().await["data"]["signOut"], true);
     assert_closed_for_session_end(&mut phone_socket).await;
@@ -140,9 +142,13 @@ async fn disconnecting_an_account_closes_the_websockets_of_sessions_signed_in_wi
     assert_eq!(email_over(&mut phone_socket, "1").await, "uma@example.com");
     watch_progress(&mut phone_socket).await;
     let mut laptop_socket = laptop.websocket().await;
+    laptop.wait_for_session_watchers(2).await;
 
     let disconnected = laptop.disconnect_account(&work).await;
-    assert_eq!(disconnected["data"]["disconnectGoogleAccount"], true, "{disconnected}");
+    assert_eq!(
+        disconnected["data"]["disconnectGoogleAccount"], true,
+        "{disconnected}"
+    );
     assert_closed_for_session_end(&mut phone_socket).await;
     assert!(phone.me().await.is_null(), "the phone's session ended");
 
@@ -184,7 +190,10 @@ async fn the_periodic_re_read_closes_sockets_of_deleted_or_expired_sessions() {
         .expect("the tablet's session row");
     let mut expired: sessions::ActiveModel = row.into();
     expired.expires_at = Set(Utc::now() - TimeDelta::minutes(1));
-    expired.update(&state.db).await.expect("expire the tablet's session");
+    expired
+        .update(&state.db)
+        .await
+        .expect("expire the tablet's session");
 
     assert_closed_for_session_end(&mut phone_socket).await;
     assert_closed_for_session_end(&mut tablet_socket).await;

@@ -92,18 +92,14 @@ async fn sync_progress_streams_the_phases_to_the_owner_only() {
     other.sign_in("other@example.com").await;
     let mut stranger = other.websocket().await;
     subscribe(&mut stranger, "theirs", Some(&config)).await;
-    let refused = stranger.receive(Duration::from_secs(10))
-        .await
-        .expect("answer");
+    let refused = stranger.receive(Duration::from_secs(10)).await.expect("answer");
     // A field error: `next` with errors and no data (the operation itself was valid).
     assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
     assert_eq!(
         refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
-    let closed = stranger.receive(Duration::from_secs(10))
-        .await
-        .expect("complete");
+    let closed = stranger.receive(Duration::from_secs(10)).await.expect("complete");
     assert_eq!(
         (closed["id"].as_str(), closed["type"].as_str()),
         (Some("theirs"), Some("complete"))
@@ -525,9 +521,7 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
     ];
     for (id, payload) in cases {
         socket.subscribe(id, payload.clone()).await;
-        let answer = socket.receive(Duration::from_secs(10))
-            .await
-            .expect("answer");
+        let answer = socket.receive(Duration::from_secs(10)).await.expect("answer");
         assert_eq!(answer["id"], id, "{answer}");
         let errors = if answer["type"] == "error" {
             answer["payload"].clone()
@@ -553,9 +547,7 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
         }
         // Drain a trailing `complete` of the same operation, if the protocol sends one.
         if answer["type"] == "next" {
-            let complete = socket.receive(Duration::from_secs(10))
-                .await
-                .expect("complete");
+            let complete = socket.receive(Duration::from_secs(10)).await.expect("complete");
             assert_eq!(
                 (complete["id"].as_str(), complete["type"].as_str()),
                 (Some(id), Some("complete"))
@@ -576,16 +568,12 @@ async fn websocket_operations_are_rate_limited_and_capped_like_post() {
     for i in 0..12 {
         let id = format!("m{i}");
         socket.subscribe(&id, create.clone()).await;
-        let answer = socket.receive(Duration::from_secs(10))
-            .await
-            .expect("answer");
+        let answer = socket.receive(Duration::from_secs(10)).await.expect("answer");
         assert_eq!(answer["id"], id, "{answer}");
         let code = answer["payload"]["errors"][0]["extensions"]["code"]
             .as_str()
             .map(str::to_owned);
-        let complete = socket.receive(Duration::from_secs(10))
-            .await
-            .expect("complete");
+        let complete = socket.receive(Duration::from_secs(10)).await.expect("complete");
         assert_eq!(complete["type"], "complete", "{complete}");
         let refused = code.is_some();
         codes.push(code);
