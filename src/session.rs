@@ -75,27 +75,37 @@ pub struct SessionEnded {
 /// the next one: a database blip does not end every session at once.
 pub async fn ended(
     store: &DbSessionStore,
-    mut announcements: broadcast::Receiver<Arc<SessionEnded>>,
+    announcements: broadcast::Receiver<Arc<SessionEnded>>,
     id: &str,
     user_id: Uuid,
     every: Duration,
 ) {
     let public = public_id(id);
+    // `None` once the bus is gone (the server is stopping): the re-reads go on alone.
+    let mut announcements = Some(announcements);
     let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let check = tokio::select! {
-            announced = announcements.recv() => match announced {
-                Ok(ended) if ended.session == public => return,
-                Ok(_) => false,
-                // Ours may be among the skipped: look now.
-                Err(broadcast::error::RecvError::Lagged(_)) => true,
-                Err(broadcast::error::RecvError::Closed) => {
-                    announcements = announcements.resubscribe();
-                    false
-                }
-            },
-            _ = recheck.tick() => true,
+        let announced = async {
+            match announcements.as_mut() {
+                Some(receiver) => Some(receiver.recv().await),
+                None => std::future::pending().await,
+            }
+        };
+        let heard = tokio::select! {
+            heard = announced => heard,
+            _ = recheck.tick() => None,
+        };
+        let check = match heard {
+            Some(Ok(ended)) if ended.session == public => return,
+            Some(Ok(_)) => false,
+            // Ours may be among the skipped: look now.
+            Some(Err(broadcast::error::RecvError::Lagged(_))) => true,
+            Some(Err(broadcast::error::RecvError::Closed)) => {
+                announcements = None;
+                false
+            }
+            None => true,
         };
         if check {
             match store.is_live(id, user_id, Utc::now()).await {

@@ -1,5 +1,5 @@
 //! A websocket belongs to its session: when the session ends (revoked from another browser, signed out,
-//! its Google account disconnected) its sockets close with 4401 at once, on every instance, and a socket
+//! replaced by a new sign-in, its Google account disconnected) its sockets close with 4401 at once, on every instance, and a socket
 //! whose session vanished unannounced closes at the next periodic re-read. Every other socket stays open.
 //!
 //! The announced ends are waited for well under the default re-read interval (60 s), so only the
@@ -82,17 +82,23 @@ async fn revoking_a_session_from_another_browser_closes_its_websocket_and_no_oth
     phone.sign_in("ruth@example.com").await;
     stranger.sign_in("sam@example.com").await;
 
-    // Positive control: the phone's socket answers, and runs a subscription.
+    // Positive control: the phone's sockets answer, and run a subscription.
     let mut phone_socket = phone.websocket().await;
     assert_eq!(email_over(&mut phone_socket, "1").await, "ruth@example.com");
     watch_progress(&mut phone_socket).await;
+    let mut second_phone_socket = phone.websocket().await;
+    assert_eq!(
+        email_over(&mut second_phone_socket, "1").await,
+        "ruth@example.com"
+    );
     let mut laptop_socket = laptop.websocket().await;
     let mut stranger_socket = stranger.websocket().await;
-    laptop.wait_for_session_watchers(3).await;
+    laptop.wait_for_session_watchers(4).await;
 
     let revoked = laptop.revoke_session(&other_session(&laptop).await).await;
     assert_eq!(revoked["data"]["revokeSession"], true, "{revoked}");
     assert_closed_for_session_end(&mut phone_socket).await;
+    assert_closed_for_session_end(&mut second_phone_socket).await;
 
     // The user's other session and another user's keep their sockets.
     assert_eq!(email_over(&mut laptop_socket, "2").await, "ruth@example.com");
@@ -116,6 +122,26 @@ async fn signing_out_closes_the_browsers_websocket_and_no_other() {
     assert_closed_for_session_end(&mut phone_socket).await;
 
     assert_eq!(email_over(&mut laptop_socket, "2").await, "tess@example.com");
+}
+
+/// Signing in again replaces the browser's session: the replaced one ends with its sockets.
+#[tokio::test]
+async fn signing_in_again_closes_the_websockets_of_the_replaced_session() {
+    let laptop = TestApp::spawn().await;
+    let shared = laptop.new_browser();
+    laptop.sign_in("xena@example.com").await;
+    shared.sign_in("xena@example.com").await;
+    let mut shared_socket = shared.websocket().await;
+    assert_eq!(email_over(&mut shared_socket, "1").await, "xena@example.com");
+    let mut laptop_socket = laptop.websocket().await;
+    laptop.wait_for_session_watchers(2).await;
+
+    shared.sign_in("yuri@example.com").await;
+    assert_closed_for_session_end(&mut shared_socket).await;
+
+    assert_eq!(email_over(&mut laptop_socket, "2").await, "xena@example.com");
+    let mut yuri_socket = shared.websocket().await;
+    assert_eq!(email_over(&mut yuri_socket, "1").await, "yuri@example.com");
 }
 
 #[tokio::test]
