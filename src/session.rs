@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::OnConflict,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,7 +56,7 @@ const KEY_OAUTH_FLOWS: &str = "oauth";
 pub const ENDED_CHANNEL: &str = "chronos_session_ended";
 
 /// The id the API shows for a session, and the one its end is announced under: session ids are bearer
-/// secrets (they are the cookie), so nothing outside the store names a session by its id.
+/// secrets (they are the cookie), so neither the API nor the bus names a session by its id.
 pub fn public_id(session_id: &str) -> String {
     let digest = Sha256::digest(format!("chronos-session|{session_id}").as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
@@ -400,21 +401,17 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates the session's row and never re-creates it: tower-sessions saves only sessions it loaded (new
+    /// ones go through `create`), so a missing row was deleted meanwhile (signed out, revoked, expired)
+    /// and an ended session stays ended even when a request of it was in flight.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let row = Self::row(record)?;
-        sessions::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(sessions::Column::Id)
-                    .update_columns([
-                        sessions::Column::UserId,
-                        sessions::Column::Data,
-                        sessions::Column::ExpiresAt,
-                        sessions::Column::UserAgent,
-                        sessions::Column::LastSeenAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
+        let mut row = Self::row(record)?;
+        row.id = NotSet;
+        row.created_at = NotSet;
+        sessions::Entity::update_many()
+            .set(row)
+            .filter(sessions::Column::Id.eq(record.id.to_string()))
+            .exec(&self.db)
             .await
             .map_err(backend)?;
         Ok(())

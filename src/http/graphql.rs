@@ -271,8 +271,10 @@ pub async fn graphql_ws(
         None => LimitKey::Address(client_info(peer, &headers).ip),
     };
     // An anonymous socket has nothing to lose when a session ends: it only watches the shutdown.
-    let watched = viewer.user_id.zip(viewer.session_id.clone());
-    let announcements = watched.is_some().then_some(announcements);
+    let watched = viewer
+        .user_id
+        .zip(viewer.session_id.clone())
+        .map(|(user_id, session_id)| (user_id, session_id, announcements));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // The same cap as a POST body.
@@ -293,8 +295,8 @@ pub async fn graphql_ws(
                     .serve();
                 let ending = async {
                     let shutdown = state.shutdown.cancelled();
-                    match (watched, announcements) {
-                        (Some((user_id, session_id)), Some(announcements)) => {
+                    match watched {
+                        Some((user_id, session_id, announcements)) => {
                             let every = state.settings.websocket_session_check;
                             let ended =
                                 session::ended(&state.sessions, announcements, &session_id, user_id, every);
@@ -303,7 +305,7 @@ pub async fn graphql_ws(
                                 () = ended => Closing::SessionEnded,
                             }
                         }
-                        _ => {
+                        None => {
                             shutdown.await;
                             Closing::Shutdown
                         }
