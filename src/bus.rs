@@ -22,7 +22,7 @@ const BROADCAST_CAPACITY: usize = 1024;
 /// How long the relay waits before listening again after its connection failed.
 const RELAY_RETRY: Duration = Duration::from_secs(2);
 
-/// One kind of message, on its own channel. Cheap to share (`Arc` inside `App`).
+/// One kind of message, on its own channel; one per instance, in the state.
 pub struct Bus<T> {
     /// The PostgreSQL notification channel.
     channel: &'static str,
