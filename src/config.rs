@@ -20,6 +20,7 @@ use std::{
     fmt,
     net::SocketAddr,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use url::Url;
@@ -38,6 +39,9 @@ use self::{
     vars::{Vars, fixed_url},
 };
 use crate::crypto::{KeyRing, SecretString};
+
+/// The default of [`Settings::websocket_session_check`].
+pub const WEBSOCKET_SESSION_CHECK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -60,6 +64,9 @@ pub struct Settings {
     pub mass_delete: MassDeleteLimits,
     /// Introspection and GraphiQL.
     pub graphql: GraphqlSettings,
+    /// How often a websocket re-reads its session and closes when it is gone or expired (an ended
+    /// session is also announced, which closes its sockets at once; the re-read catches what was not).
+    pub websocket_session_check: Duration,
     pub log_format: LogFormat,
     pub data_dir: PathBuf,
     /// Warnings to log once logging is up (configuration is read before it).
@@ -144,6 +151,7 @@ impl Settings {
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,
                     graphql,
+                    websocket_session_check: WEBSOCKET_SESSION_CHECK,
                     log_format: runtime.log_format,
                     data_dir: runtime.data_dir,
                     warnings: security.warning.into_iter().collect(),

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod app;
 pub mod backoff;
+pub mod bus;
 pub mod calendars;
 pub mod cli;
 pub mod config;

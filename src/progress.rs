@@ -1,34 +1,26 @@
-//! The progress bus: what sync runs report while they run, fanned out to `syncProgress` subscribers.
-//!
-//! Every instance keeps an in-process broadcast channel. On SQLite a run publishes straight into it. On
-//! PostgreSQL it publishes with `NOTIFY` instead, and every instance that has subscribers relays the
-//! notifications of its `LISTEN` connection into its broadcast (its own included), so a subscriber on one
-//! instance sees the runs executing on any other. The relay starts with the first subscription; the
-//! message carries the user id so subscribers only ever see their own configs.
+//! The progress bus: what sync runs report while they run, fanned out to `syncProgress` subscribers on
+//! every instance (a [`Bus`] on its own channel). The message carries the user id so subscribers only ever
+//! see their own configs.
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::bus::Bus;
+
 /// The PostgreSQL notification channel.
 pub const NOTIFY_CHANNEL: &str = "chronos_sync_progress";
 
-/// Messages a slow subscriber may fall behind by before it skips some.
-const BROADCAST_CAPACITY: usize = 1024;
-
 /// At most this many APPLYING messages per second and run.
 const APPLYING_PER_SECOND: u32 = 4;
-
-/// How long the relay waits before listening again after its connection failed.
-const RELAY_RETRY: Duration = Duration::from_secs(2);
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,53 +55,18 @@ impl Progress {
     }
 }
 
-/// This instance's side of the bus. Cheap to share (`Arc` inside `App`).
-pub struct ProgressBus {
-    sender: broadcast::Sender<Arc<Progress>>,
-    db: DatabaseConnection,
-    shutdown: CancellationToken,
-    relay_started: Mutex<bool>,
-    /// Whether the PostgreSQL relay is listening (notifications before that are not relayed).
-    relay_listening: Arc<tokio::sync::watch::Sender<bool>>,
-}
+/// This instance's side of the progress bus.
+pub struct ProgressBus(Bus<Progress>);
 
 impl ProgressBus {
     pub fn new(db: DatabaseConnection, shutdown: CancellationToken) -> Self {
-        let (sender, _) = broadcast::channel(BROADCAST_CAPACITY);
-        Self {
-            sender,
-            db,
-            shutdown,
-            relay_started: Mutex::new(false),
-            relay_listening: Arc::new(tokio::sync::watch::Sender::new(false)),
-        }
+        Self(Bus::new(NOTIFY_CHANNEL, db, shutdown))
     }
 
-    fn on_postgres(&self) -> bool {
-        self.db.get_database_backend() == DbBackend::Postgres
-    }
-
-    /// Publishes a message to every instance's subscribers. Never fails the run: a message that cannot be
-    /// sent is logged and dropped (progress is advisory; the run row is the record).
+    /// Publishes a message to every instance's subscribers. Never fails the run: progress is advisory;
+    /// the run row is the record.
     pub async fn publish(&self, progress: Progress) {
-        if self.on_postgres() {
-            match serde_json::to_string(&progress) {
-                Ok(payload) => {
-                    let notify = Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "SELECT pg_notify($1, $2)",
-                        [NOTIFY_CHANNEL.into(), payload.into()],
-                    );
-                    match self.db.execute_raw(notify).await {
-                        Ok(_) => return,
-                        Err(e) => tracing::warn!(error = %e, "NOTIFY of sync progress failed; local only"),
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "sync progress not serialisable"),
-            }
-        }
-        // No receiver is not an error: nobody is watching.
-        let _ = self.sender.send(Arc::new(progress));
+        self.0.publish(progress).await;
     }
 
     /// The progress of `user_id`'s runs (of one config, or of all when `config_id` is `None`), as this
@@ -120,8 +77,7 @@ impl ProgressBus {
         user_id: Uuid,
         config_id: Option<Uuid>,
     ) -> impl futures::Stream<Item = Arc<Progress>> + Send + 'static + use<> {
-        let receiver = self.sender.subscribe();
-        self.start_relay();
+        let receiver = self.0.subscribe();
         futures::stream::unfold(receiver, move |mut receiver| async move {
             loop {
                 match receiver.recv().await {
@@ -138,63 +94,7 @@ impl ProgressBus {
     /// The subscribers on this instance that a message published now, on any instance, would reach: a
     /// readiness signal for whoever starts a run and wants it watched.
     pub fn live_subscribers(&self) -> usize {
-        if self.on_postgres() && !*self.relay_listening.borrow() {
-            return 0;
-        }
-        self.sender.receiver_count()
-    }
-
-    /// On PostgreSQL, starts relaying notifications into the broadcast (once per instance).
-    fn start_relay(&self) {
-        if !self.on_postgres() {
-            return;
-        }
-        let mut started = self.relay_started.lock().unwrap_or_else(PoisonError::into_inner);
-        if *started {
-            return;
-        }
-        *started = true;
-        let pool = self.db.get_postgres_connection_pool().clone();
-        let sender = self.sender.clone();
-        let shutdown = self.shutdown.clone();
-        let listening = self.relay_listening.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    result = relay(&pool, &sender, &listening) => {
-                        listening.send_replace(false);
-                        if let Err(e) = result {
-                            tracing::warn!(error = %e, "sync progress relay lost its connection; listening again");
-                        }
-                    }
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(RELAY_RETRY) => {}
-                }
-            }
-        });
-    }
-}
-
-/// Listens on [`NOTIFY_CHANNEL`] and forwards every readable payload until the connection fails.
-async fn relay(
-    pool: &sea_orm::sqlx::PgPool,
-    sender: &broadcast::Sender<Arc<Progress>>,
-    listening: &tokio::sync::watch::Sender<bool>,
-) -> Result<(), sea_orm::sqlx::Error> {
-    let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.listen(NOTIFY_CHANNEL).await?;
-    listening.send_replace(true);
-    loop {
-        let notification = listener.recv().await?;
-        match serde_json::from_str::<Progress>(notification.payload()) {
-            Ok(progress) => {
-                let _ = sender.send(Arc::new(progress));
-            }
-            Err(e) => tracing::debug!(error = %e, "unreadable sync progress notification ignored"),
-        }
+        self.0.live_subscribers()
     }
 }
 

@@ -4,14 +4,18 @@
 //! sees the same ones. Alongside the serialised data the store keeps `user_id`, `user_agent`, `created_at`
 //! and `last_seen_at` in columns, which is what listing and revoking a user's sessions needs.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::OnConflict,
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 use tower_sessions::{
     Session,
     session::{Id, Record},
@@ -40,11 +44,81 @@ pub const ABSOLUTE_TIMEOUT: chrono::TimeDelta = chrono::TimeDelta::days(30);
 const LAST_SEEN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 const KEY_USER_ID: &str = "user_id";
+/// The Google account the session signed in with: disconnecting it ends the session.
+const KEY_ACCOUNT_ID: &str = "account_id";
 const KEY_CSRF_BINDING: &str = "csrf";
 const KEY_CREATED_AT: &str = "created_at";
 const KEY_LAST_SEEN: &str = "last_seen";
 const KEY_USER_AGENT: &str = "user_agent";
 const KEY_OAUTH_FLOWS: &str = "oauth";
+
+/// The bus channel on which ended sessions are announced to every instance.
+pub const ENDED_CHANNEL: &str = "chronos_session_ended";
+
+/// The id the API shows for a session, and the one its end is announced under: session ids are bearer
+/// secrets (they are the cookie), so neither the API nor the bus names a session by its id.
+pub fn public_id(session_id: &str) -> String {
+    let digest = Sha256::digest(format!("chronos-session|{session_id}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
+}
+
+/// A session that just ended (signed out, revoked, its account disconnected): whatever still runs on it,
+/// on any instance, stops.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEnded {
+    /// The session's [`public_id`].
+    pub session: String,
+}
+
+/// Resolves when the session `id`, signed in as `user_id`, ends: at once when its end is announced on
+/// `announcements` (from any instance), else when a re-read every `every` finds it gone or expired (which
+/// also covers an announcement lost while an instance was not listening). A failed re-read is retried at
+/// the next one: a database blip does not end every session at once.
+pub async fn ended(
+    store: &DbSessionStore,
+    announcements: broadcast::Receiver<Arc<SessionEnded>>,
+    id: &str,
+    user_id: Uuid,
+    every: Duration,
+) {
+    let public = public_id(id);
+    // `None` once the bus is gone (the server is stopping): the re-reads go on alone.
+    let mut announcements = Some(announcements);
+    let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let announced = async {
+            match announcements.as_mut() {
+                Some(receiver) => Some(receiver.recv().await),
+                None => std::future::pending().await,
+            }
+        };
+        let heard = tokio::select! {
+            heard = announced => heard,
+            _ = recheck.tick() => None,
+        };
+        let check = match heard {
+            Some(Ok(ended)) if ended.session == public => return,
+            Some(Ok(_)) => false,
+            // Ours may be among the skipped: look now.
+            Some(Err(broadcast::error::RecvError::Lagged(_))) => true,
+            Some(Err(broadcast::error::RecvError::Closed)) => {
+                announcements = None;
+                false
+            }
+            None => true,
+        };
+        if check {
+            match store.is_live(id, user_id, Utc::now()).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-reading a websocket's session failed; retried later")
+                }
+            }
+        }
+    }
+}
 
 /// The caller of a GraphQL operation. Every domain function scopes its reads and writes by `user_id`.
 #[derive(Debug, Clone, Default)]
@@ -118,15 +192,18 @@ impl TypedSession {
         Ok(binding)
     }
 
-    /// Starts an authenticated session: a new id, a new CSRF binding, and fresh lifetimes.
+    /// Starts an authenticated session with `account_id` of `user_id`: a new id, a new CSRF binding, and
+    /// fresh lifetimes.
     pub async fn sign_in(
         &self,
         user_id: Uuid,
+        account_id: Uuid,
         user_agent: Option<&str>,
         now: DateTime<Utc>,
     ) -> AppResult<()> {
         self.0.cycle_id().await.map_err(session_error)?;
         self.insert(KEY_USER_ID, user_id).await?;
+        self.insert(KEY_ACCOUNT_ID, account_id).await?;
         self.insert(KEY_CSRF_BINDING, new_session_binding()).await?;
         self.insert(KEY_CREATED_AT, now).await?;
         self.insert(KEY_LAST_SEEN, now).await?;
@@ -236,6 +313,45 @@ impl DbSessionStore {
         Ok(result.rows_affected)
     }
 
+    /// Whether the session `id` still exists, signed in as `user_id`, within both of its lifetimes.
+    pub async fn is_live(&self, id: &str, user_id: Uuid, now: DateTime<Utc>) -> Result<bool, sea_orm::DbErr> {
+        let row = sessions::Entity::find_by_id(id.to_owned()).one(&self.db).await?;
+        Ok(row.is_some_and(|row| {
+            row.user_id == Some(user_id) && row.expires_at > now && now - row.created_at <= ABSOLUTE_TIMEOUT
+        }))
+    }
+
+    /// Deletes `user_id`'s sessions signed in with the Google account `account_id`; returns their ids.
+    pub async fn delete_signed_in_with(
+        &self,
+        user_id: Uuid,
+        account_id: Uuid,
+    ) -> Result<Vec<String>, sea_orm::DbErr> {
+        let rows = sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id))
+            .all(&self.db)
+            .await?;
+        let ids: Vec<String> = rows
+            .into_iter()
+            .filter(|row| {
+                serde_json::from_slice::<HashMap<String, serde_json::Value>>(&row.data)
+                    .ok()
+                    .and_then(|mut data| data.remove(KEY_ACCOUNT_ID))
+                    .and_then(|value| serde_json::from_value::<Uuid>(value).ok())
+                    == Some(account_id)
+            })
+            .map(|row| row.id)
+            .collect();
+        if !ids.is_empty() {
+            sessions::Entity::delete_many()
+                .filter(sessions::Column::Id.is_in(ids.clone()))
+                .filter(sessions::Column::UserId.eq(user_id))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(ids)
+    }
+
     fn row(record: &Record) -> session_store::Result<sessions::ActiveModel> {
         let data =
             serde_json::to_vec(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
@@ -302,21 +418,17 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates the session's row and never re-creates it: tower-sessions saves only sessions it loaded (new
+    /// ones go through `create`), so a missing row was deleted meanwhile (signed out, revoked, expired)
+    /// and an ended session stays ended even when a request of it was in flight.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let row = Self::row(record)?;
-        sessions::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(sessions::Column::Id)
-                    .update_columns([
-                        sessions::Column::UserId,
-                        sessions::Column::Data,
-                        sessions::Column::ExpiresAt,
-                        sessions::Column::UserAgent,
-                        sessions::Column::LastSeenAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
+        let mut row = Self::row(record)?;
+        row.id = NotSet;
+        row.created_at = NotSet;
+        sessions::Entity::update_many()
+            .set(row)
+            .filter(sessions::Column::Id.eq(record.id.to_string()))
+            .exec(&self.db)
             .await
             .map_err(backend)?;
         Ok(())

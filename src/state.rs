@@ -1,6 +1,6 @@
 //! The shared state every request handler, resolver and background task runs with. It sits low in the
-//! house: it knows the database, the settings, the cipher, the Google clients, the job queue and the
-//! progress bus, and no domain. The composition root (`app.rs`) builds it, with the cross-domain
+//! house: it knows the database, the settings, the cipher, the Google clients, the job queue, the progress
+//! bus and the bus of ended sessions, and no domain. The composition root (`app.rs`) builds it, with the cross-domain
 //! [`Reactions`] wired in.
 
 use std::{ops::Deref, sync::Arc};
@@ -11,6 +11,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 use crate::{
+    bus::Bus,
     config::Settings,
     crypto::Cipher,
     error::{AppError, AppResult},
@@ -21,7 +22,7 @@ use crate::{
     jobs::{JobContext, JobQueue},
     progress::ProgressBus,
     rate_limit::RateLimiters,
-    session::DbSessionStore,
+    session::{self, DbSessionStore, SessionEnded},
 };
 
 /// A cheap handle to the [`SharedState`].
@@ -43,6 +44,9 @@ pub struct SharedState {
     pub jobs: JobQueue,
     /// Sync run progress, fanned out to `syncProgress` subscribers on every instance.
     pub progress: ProgressBus,
+    /// Sessions that ended (announced with [`AppState::session_ended`]), on every instance: websockets
+    /// of those sessions close.
+    pub ended_sessions: Bus<SessionEnded>,
     /// Cancelled when the server begins to shut down; long-lived work (websockets, workers) watches it.
     pub shutdown: CancellationToken,
     /// Long-lived tasks that must finish before the process exits.
@@ -137,6 +141,7 @@ impl AppState {
         let shutdown = CancellationToken::new();
         Ok(Self(Arc::new(SharedState {
             progress: ProgressBus::new(db.clone(), shutdown.clone()),
+            ended_sessions: Bus::new(session::ENDED_CHANNEL, db.clone(), shutdown.clone()),
             cipher,
             google,
             statements,
@@ -157,6 +162,16 @@ impl AppState {
             react(self.clone(), calendar_id).await?;
         }
         Ok(())
+    }
+
+    /// Announces to every instance that the session `session_id` ended (its row is, or is about to be,
+    /// deleted): its websockets close.
+    pub async fn session_ended(&self, session_id: &str) {
+        self.ended_sessions
+            .publish(SessionEnded {
+                session: session::public_id(session_id),
+            })
+            .await;
     }
 
     /// Announces that `account_id` was just signed in with or connected.

@@ -220,7 +220,7 @@ impl AccountsMutation {
 
     /// Ends this session.
     async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
-        http_session(ctx)?.sign_out().await?;
+        sessions::sign_out(ctx.state()?, http_session(ctx)?).await?;
         Ok(true)
     }
 
@@ -228,7 +228,7 @@ impl AccountsMutation {
     async fn revoke_session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
-        sessions::revoke(&state.db, user_id, id.as_str()).await?;
+        sessions::revoke(state, user_id, id.as_str()).await?;
         Ok(true)
     }
 }

@@ -33,7 +33,8 @@ pub async fn find_owned(
 }
 
 /// Revokes the grant at Google, then forgets the account with everything cached for it (calendars, events,
-/// push channels, sync configs using its calendars). The last account cannot go: it is how the user signs in.
+/// push channels, sync configs using its calendars) and ends the sessions signed in with it. The last account
+/// cannot go: it is how the user signs in.
 pub async fn disconnect(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<()> {
     let account = find_owned(&state.db, user_id, id).await?;
     let count = google_accounts::Entity::find()
@@ -67,5 +68,9 @@ pub async fn disconnect(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<
         .filter(google_accounts::Column::UserId.eq(user_id))
         .exec(&state.db)
         .await?;
+    // The sessions signed in with the account end with it (the caller's own included).
+    for session_id in state.sessions.delete_signed_in_with(user_id, account.id).await? {
+        state.session_ended(&session_id).await;
+    }
     Ok(())
 }

@@ -1,15 +1,15 @@
 //! A user's sessions: listing and revoking. Session ids are bearer secrets (they are the cookie), so the
 //! API names a session by a one-way digest of its id instead.
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
     entities::sessions,
     error::{AppError, AppResult},
+    session::{TypedSession, public_id},
+    state::AppState,
 };
 
 #[derive(Debug, Clone)]
@@ -19,12 +19,6 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
-}
-
-/// The id the API shows for a session.
-pub fn public_id(session_id: &str) -> String {
-    let digest = Sha256::digest(format!("chronos-session|{session_id}").as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..18])
 }
 
 pub async fn list(
@@ -51,8 +45,10 @@ pub async fn list(
         .collect())
 }
 
-/// Ends one of the user's sessions at once: its row is deleted, so its next request is signed out.
-pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, public: &str) -> AppResult<()> {
+/// Ends one of the user's sessions at once: its row is deleted, so its next request is signed out, and its
+/// end is announced, so its websockets close.
+pub async fn revoke(state: &AppState, user_id: Uuid, public: &str) -> AppResult<()> {
+    let db = &state.db;
     let rows = sessions::Entity::find()
         .filter(sessions::Column::UserId.eq(user_id))
         .all(db)
@@ -62,9 +58,20 @@ pub async fn revoke(db: &DatabaseConnection, user_id: Uuid, public: &str) -> App
         .find(|row| crate::crypto::constant_time_eq(public_id(&row.id).as_bytes(), public.as_bytes()))
         .ok_or(AppError::NotFound("session"))?;
     sessions::Entity::delete_many()
-        .filter(sessions::Column::Id.eq(target.id))
+        .filter(sessions::Column::Id.eq(&target.id))
         .filter(sessions::Column::UserId.eq(user_id))
         .exec(db)
         .await?;
+    state.session_ended(&target.id).await;
+    Ok(())
+}
+
+/// Ends the browser's own session: its row is deleted, the cookie cleared, and its end announced.
+pub async fn sign_out(state: &AppState, session: &TypedSession) -> AppResult<()> {
+    let id = session.id();
+    session.sign_out().await?;
+    if let Some(id) = id {
+        state.session_ended(&id).await;
+    }
     Ok(())
 }

@@ -195,10 +195,15 @@ async fn finish(
         }
         None => {
             let (user_id, account_id) = attach_account(state, None, &info, &tokens, now).await?;
+            let previous = session.id();
             session
-                .sign_in(user_id, user_agent, now)
+                .sign_in(user_id, account_id, user_agent, now)
                 .await
                 .map_err(|_| CallbackError::Internal)?;
+            // The browser's previous session (perhaps signed in as someone else) is replaced: it ends.
+            if let Some(previous) = previous {
+                state.session_ended(&previous).await;
+            }
             account_id
         }
     };

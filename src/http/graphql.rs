@@ -31,7 +31,7 @@ use crate::{
         text_inputs::PlainTextInputs,
     },
     schema::ChronosSchema,
-    session::{TypedSession, Viewer},
+    session::{self, TypedSession, Viewer},
     state::AppState,
 };
 
@@ -242,8 +242,34 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// Why the server closes a websocket.
+#[derive(Debug, Clone, Copy)]
+enum Closing {
+    Shutdown,
+    SessionEnded,
+}
+
+impl Closing {
+    fn frame(self) -> CloseFrame {
+        let (code, reason) = match self {
+            Self::Shutdown => (1001, "server shutting down"),
+            // graphql-transport-ws's code for "unauthorized": the client signs in again to reconnect.
+            Self::SessionEnded => (4401, "session ended"),
+        };
+        CloseFrame {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// How long closing may wait on a client that does not read.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Subscriptions over `graphql-transport-ws` or `graphql-ws`. The Origin is checked before the upgrade
-/// (cross-site websocket hijacking); the socket closes with 1001 when the server shuts down.
+/// (cross-site websocket hijacking). A socket opened signed in belongs to its session: when the session
+/// ends (announced from any instance, or found gone or expired by a periodic re-read) the socket closes
+/// with 4401 and whatever ran on it stops; when the server shuts down it closes with 1001.
 pub async fn graphql_ws(
     State(state): State<AppState>,
     State(schema): State<ChronosSchema>,
@@ -256,6 +282,8 @@ pub async fn graphql_ws(
     if let Err(e) = guards::check_origin(&headers, &state.settings) {
         return e.into_response();
     }
+    // Listening before the session is read: an end announced after the read is not missed.
+    let announcements = state.ended_sessions.subscribe();
     let session = TypedSession(session);
     let viewer = match authenticate(&state, &session, &headers, false).await {
         Ok(viewer) => viewer,
@@ -266,6 +294,11 @@ pub async fn graphql_ws(
         Some(user_id) => LimitKey::User(user_id),
         None => LimitKey::Address(client_info(peer, &headers).ip),
     };
+    // An anonymous socket has nothing to lose when a session ends: it only watches the shutdown.
+    let watched = viewer
+        .user_id
+        .zip(viewer.session_id.clone())
+        .map(|(user_id, session_id)| (user_id, session_id, announcements));
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // The same cap as a POST body.
@@ -275,27 +308,43 @@ pub async fn graphql_ws(
             let tasks = state.tasks.clone();
             tasks.track_future(async move {
                 let (mut sink, stream) = socket.split();
-                let shutdown = state.shutdown.clone();
-                let stream = stream.take_until(async move { shutdown.cancelled().await });
                 let data = crate::schema::request_data(&state, viewer);
                 let limit = OperationRateLimit {
                     state: state.clone(),
                     key: limit_key,
                 };
                 let executor = guarded(schema, &state, limit, user_id);
-                GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
+                let served = GraphQLWebSocket::new_with_pair(&mut sink, stream, executor, protocol)
                     .with_data(data)
-                    .serve()
-                    .await;
-                if state.shutdown.is_cancelled() {
-                    let _ = sink
-                        .send(Message::Close(Some(CloseFrame {
-                            code: 1001,
-                            reason: "server shutting down".into(),
-                        })))
-                        .await;
+                    .serve();
+                let ending = async {
+                    let shutdown = state.shutdown.cancelled();
+                    match watched {
+                        Some((user_id, session_id, announcements)) => {
+                            let every = state.settings.websocket_session_check;
+                            let ended =
+                                session::ended(&state.sessions, announcements, &session_id, user_id, every);
+                            tokio::select! {
+                                () = shutdown => Closing::Shutdown,
+                                () = ended => Closing::SessionEnded,
+                            }
+                        }
+                        None => {
+                            shutdown.await;
+                            Closing::Shutdown
+                        }
+                    }
+                };
+                // Whichever comes first; the other is dropped, with every operation running on the socket.
+                let closing = tokio::select! {
+                    () = served => None,
+                    closing = ending => Some(closing),
+                };
+                if let Some(closing) = closing {
+                    let close = sink.send(Message::Close(Some(closing.frame())));
+                    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
                 }
-                let _ = sink.close().await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.close()).await;
             })
         })
 }

@@ -161,6 +161,53 @@ async fn revoke_session_ends_the_other_session_at_once() {
 }
 
 #[tokio::test]
+async fn disconnecting_the_account_a_session_signed_in_with_ends_that_session() {
+    let app = TestApp::spawn().await;
+    app.sign_in("ivy@example.com").await;
+    app.connect_account("ivy.side@example.com").await;
+    let accounts = app.accounts().await;
+    let signed_in_with = accounts[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(accounts[0]["email"], "ivy@example.com");
+    assert_eq!(app.me().await["email"], "ivy@example.com");
+
+    let body = app.disconnect_account(&signed_in_with).await;
+    assert_eq!(body["data"]["disconnectGoogleAccount"], true, "{body}");
+    assert!(app.me().await.is_null(), "the session ended with its account");
+    // The user goes on with the other account.
+    app.sign_in("ivy.side@example.com").await;
+    assert_eq!(app.me().await["email"], "ivy@example.com");
+    assert_eq!(app.accounts().await.as_array().expect("accounts").len(), 1);
+}
+
+/// A request of a session in flight while the session ends saves nothing back: the session stays ended.
+#[tokio::test]
+async fn an_ended_session_is_not_recreated_by_saving_it() {
+    use tower_sessions::{SessionStore, session::Id};
+
+    let app = TestApp::spawn().await;
+    app.sign_in("jude@example.com").await;
+    let state = app.app_state().await;
+    let id: Id = app
+        .cookie("chronos_session")
+        .expect("session cookie")
+        .parse()
+        .expect("session id");
+    let record = state
+        .sessions
+        .load(&id)
+        .await
+        .expect("load")
+        .expect("the session");
+    // Control: saving a live session keeps it.
+    state.sessions.save(&record).await.expect("save");
+    assert_eq!(app.me().await["email"], "jude@example.com");
+
+    state.sessions.delete(&id).await.expect("delete");
+    state.sessions.save(&record).await.expect("save");
+    assert!(app.me().await.is_null(), "the ended session stays ended");
+}
+
+#[tokio::test]
 async fn sign_out_ends_the_session_and_clears_the_csrf_cookie() {
     let app = TestApp::spawn().await;
     app.sign_in("gina@example.com").await;

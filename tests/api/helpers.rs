@@ -6,6 +6,7 @@
 use std::{
     path::Path,
     sync::{Arc, LazyLock},
+    time::Duration,
 };
 
 use chronos::{
@@ -13,10 +14,16 @@ use chronos::{
     config::{GoogleQuota, GoogleSettings, Settings},
     crypto::ExposeSecret,
 };
+use futures::{SinkExt, StreamExt};
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use reqwest::{Client, Response, StatusCode, cookie::CookieStore, cookie::Jar, header};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue, protocol::CloseFrame},
+};
 
 static TRACING: LazyLock<()> = LazyLock::new(|| {
     if std::env::var_os("TEST_LOG").is_some() {
@@ -267,17 +274,26 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
-    pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
-        let state = self
-            .server
+    /// The running server's own state.
+    async fn running_state(&self) -> chronos::state::AppState {
+        self.server
             .running
             .lock()
             .await
             .as_ref()
             .map(|running| running.state.clone())
-            .expect("server running");
-        wait_for_progress_subscribers(&state, at_least).await;
+            .expect("server running")
+    }
+
+    /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
+    pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
+        wait_for_progress_subscribers(&self.running_state().await, at_least).await;
+    }
+
+    /// Waits until `at_least` websockets on this server would hear a session's end announced now (on
+    /// PostgreSQL, once the server listens).
+    pub async fn wait_for_session_watchers(&self, at_least: usize) {
+        wait_for_session_watchers(&self.running_state().await, at_least).await;
     }
 
     /// The running server's own state: its pool, limiters and shutdown token.
@@ -449,6 +465,143 @@ impl TestApp {
     pub async fn sign_out(&self) -> Value {
         self.graphql("mutation { signOut }", json!({})).await
     }
+
+    /// A `graphql-transport-ws` connection to this browser's server, as a page of it opens one: with the
+    /// browser's cookies and the server's origin; acknowledged.
+    pub async fn websocket(&self) -> Socket {
+        self.websocket_to(&self.address).await
+    }
+
+    /// Like [`Self::websocket`], to another instance at `server` (an `http://host:port` address) with this
+    /// browser's cookies and that instance's origin.
+    pub async fn websocket_to(&self, server: &str) -> Socket {
+        self.websocket_with(server, Some(server)).await
+    }
+
+    /// A `graphql-transport-ws` connection to `server` with this browser's cookies (if any) and `origin`
+    /// (none: a non-browser client); acknowledged.
+    pub async fn websocket_with(&self, server: &str, origin: Option<&str>) -> Socket {
+        let url = format!("{}/graphql/ws", server.replacen("http://", "ws://", 1));
+        let mut request = url.into_client_request().expect("request");
+        let cookies = self
+            .jar
+            .cookies(&url::Url::parse(&self.address).expect("address"));
+        let headers = request.headers_mut();
+        if let Some(cookies) = cookies {
+            headers.insert("cookie", cookies);
+        }
+        if let Some(origin) = origin {
+            headers.insert("origin", HeaderValue::from_str(origin).expect("origin"));
+        }
+        headers.insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("graphql-transport-ws"),
+        );
+        let (inner, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket");
+        let mut socket = Socket { inner };
+        socket
+            .send(json!({ "type": "connection_init", "payload": {} }))
+            .await;
+        let ack = socket.receive(Duration::from_secs(10)).await.expect("ack");
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        socket
+    }
+}
+
+/// A client's end of a `graphql-transport-ws` connection.
+pub struct Socket {
+    inner: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Socket {
+    pub async fn send(&mut self, message: Value) {
+        self.try_send(Message::text(message.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// Sends a raw message; an error when the connection is closed.
+    pub async fn try_send(&mut self, message: Message) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+        self.inner.send(message).await
+    }
+
+    /// The next JSON message (pings answered and skipped), or `None` once the connection is closed or
+    /// after `timeout`.
+    pub async fn receive(&mut self, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .ok()??;
+            match message.ok()? {
+                Message::Text(text) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    if value["type"] == "ping" {
+                        self.send(json!({ "type": "pong" })).await;
+                        continue;
+                    }
+                    return Some(value);
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// The next JSON message, which must come within 10 s.
+    pub async fn next_message(&mut self) -> Value {
+        self.receive(Duration::from_secs(10))
+            .await
+            .expect("a message within 10 s")
+    }
+
+    /// Starts operation `id` with `payload` (`query`, and `variables`).
+    pub async fn subscribe(&mut self, id: &str, payload: Value) {
+        self.send(json!({ "id": id, "type": "subscribe", "payload": payload }))
+            .await;
+    }
+
+    /// Runs one operation and returns its result (the `next` payload), after its `complete`.
+    pub async fn run(&mut self, id: &str, query: &str) -> Value {
+        self.subscribe(id, json!({ "query": query })).await;
+        let next = self.next_message().await;
+        assert_eq!(
+            (next["type"].as_str(), next["id"].as_str()),
+            (Some("next"), Some(id)),
+            "{next}"
+        );
+        let complete = self.next_message().await;
+        assert_eq!(
+            (complete["type"].as_str(), complete["id"].as_str()),
+            (Some("complete"), Some(id)),
+            "{complete}"
+        );
+        next["payload"].clone()
+    }
+
+    /// Waits up to `timeout` for the server to end the connection (pings are answered) and returns its
+    /// close frame, `None` when it just dropped the connection. Panics when a message comes instead, or
+    /// nothing within `timeout`.
+    pub async fn closed(&mut self, timeout: Duration) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.inner.next())
+                .await
+                .unwrap_or_else(|_| panic!("the socket is still open after {timeout:?}"));
+            match message {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON message");
+                    assert_eq!(value["type"], "ping", "a message instead of the close: {value}");
+                    self.send(json!({ "type": "pong" })).await;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+    }
 }
 
 pub fn location(response: &Response) -> String {
@@ -467,13 +620,23 @@ pub fn error_code(body: &Value) -> Option<&str> {
 /// message published now: a subscription is live once its stream is registered with the bus (and, on
 /// PostgreSQL, the bus listens).
 pub async fn wait_for_progress_subscribers(state: &chronos::state::AppState, at_least: usize) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while state.progress.live_subscribers() < at_least {
+    wait_for_live("progress", || state.progress.live_subscribers(), at_least).await;
+}
+
+/// Waits (up to 10 s) until `at_least` websockets on the instance of `state` would hear a session's end
+/// announced now, on any instance.
+pub async fn wait_for_session_watchers(state: &chronos::state::AppState, at_least: usize) {
+    wait_for_live("session", || state.ended_sessions.live_subscribers(), at_least).await;
+}
+
+async fn wait_for_live(bus: &str, live: impl Fn() -> usize, at_least: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while live() < at_least {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {} live progress subscribers, expected {at_least}",
-            state.progress.live_subscribers()
+            "only {} live {bus} subscribers, expected {at_least}",
+            live()
         );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -9,10 +9,7 @@ use sea_orm::TransactionTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::{
-    helpers::{TestApp, error_code},
-    sync_instances::{connect, receive, send},
-};
+use crate::helpers::{TestApp, error_code};
 
 const TODO_LISTS: &str = "{ todoLists { id } }";
 
@@ -48,7 +45,7 @@ async fn a_users_operations_in_flight_are_capped_while_another_users_run() {
     bob.sign_in("bob@example.com").await;
     let alice_id = user_id(&alice).await;
     let account = alice.accounts().await[0]["id"].clone();
-    let mut socket = connect(&alice, &alice.address).await;
+    let mut socket = alice.websocket().await;
 
     // Alice's next calendar listing is held at Google for a while: her refresh stays in flight.
     let fault = alice
@@ -79,22 +76,16 @@ async fn a_users_operations_in_flight_are_capped_while_another_users_run() {
         assert_eq!(error_code(&second), Some("RATE_LIMITED"), "{second}");
 
         // The same limit over the websocket.
-        send(
-            &mut socket,
-            json!({ "id": "q1", "type": "subscribe", "payload": { "query": TODO_LISTS } }),
-        )
-        .await;
-        let answer = receive(&mut socket, Duration::from_secs(10))
-            .await
-            .expect("answer");
+        socket
+            .send(json!({ "id": "q1", "type": "subscribe", "payload": { "query": TODO_LISTS } }))
+            .await;
+        let answer = socket.receive(Duration::from_secs(10)).await.expect("answer");
         assert_eq!(answer["id"], "q1", "{answer}");
         assert_eq!(
             answer["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED",
             "{answer}"
         );
-        let complete = receive(&mut socket, Duration::from_secs(10))
-            .await
-            .expect("complete");
+        let complete = socket.receive(Duration::from_secs(10)).await.expect("complete");
         assert_eq!(complete["type"], "complete", "{complete}");
         assert_eq!(
             alice.server_state().await.rate_limits.in_flight.in_use(alice_id),
@@ -109,22 +100,16 @@ async fn a_users_operations_in_flight_are_capped_while_another_users_run() {
     wait_for_in_flight(&alice, alice_id, 0).await;
 
     // A subscription is a long-lived stream and holds no slot: with one open, Alice's operations run.
-    send(
-        &mut socket,
-        json!({ "id": "s1", "type": "subscribe",
-                "payload": { "query": "subscription { syncProgress { phase } }" } }),
-    )
-    .await;
+    socket
+        .send(json!({ "id": "s1", "type": "subscribe",
+                "payload": { "query": "subscription { syncProgress { phase } }" } }))
+        .await;
     alice.wait_for_progress_subscribers(1).await;
     assert!(alice.data(TODO_LISTS, json!({})).await["todoLists"].is_array());
-    send(
-        &mut socket,
-        json!({ "id": "q2", "type": "subscribe", "payload": { "query": TODO_LISTS } }),
-    )
-    .await;
-    let answer = receive(&mut socket, Duration::from_secs(10))
-        .await
-        .expect("answer");
+    socket
+        .send(json!({ "id": "q2", "type": "subscribe", "payload": { "query": TODO_LISTS } }))
+        .await;
+    let answer = socket.receive(Duration::from_secs(10)).await.expect("answer");
     assert_eq!(answer["id"], "q2", "{answer}");
     assert!(answer["payload"]["data"]["todoLists"].is_array(), "{answer}");
 }

@@ -18,6 +18,7 @@ mod load;
 mod n_plus_one;
 mod quotas;
 mod security;
+mod socket_sessions;
 mod sync_configs;
 mod sync_instances;
 mod sync_runs;

@@ -15,27 +15,20 @@ use chronos::{
     state::AppState,
     sync::{runner::RUN_KIND, schedule},
 };
-use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    net::TcpStream,
     process::{Child, Command},
 };
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
-};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use crate::{
-    helpers::TestApp,
+    helpers::{Socket, TestApp},
     sync_runs::{DESTINATION, SOURCE, World, hour, origin_of, timed},
 };
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 const PROGRESS_FIELDS: &str = "runId configId phase created updated deleted failed at";
 
@@ -43,77 +36,22 @@ fn on_postgres() -> bool {
     std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
 }
 
-/// A `graphql-transport-ws` connection to `server` (an `http://host:port` address) with `app`'s session
-/// cookie and `server`'s origin, acknowledged.
-pub(crate) async fn connect(app: &TestApp, server: &str) -> Socket {
-    let url = format!("{}/graphql/ws", server.replacen("http://", "ws://", 1));
-    let mut request = url.into_client_request().expect("request");
-    let cookie = format!(
-        "chronos_session={}",
-        app.cookie("chronos_session").expect("session cookie")
-    );
-    let headers = request.headers_mut();
-    headers.insert("cookie", HeaderValue::from_str(&cookie).expect("cookie"));
-    headers.insert("origin", HeaderValue::from_str(server).expect("origin"));
-    headers.insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket");
-    send(&mut socket, json!({ "type": "connection_init", "payload": {} })).await;
-    let ack = receive(&mut socket, Duration::from_secs(10)).await.expect("ack");
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    socket
-}
-
-pub(crate) async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .expect("send");
-}
-
-/// The next JSON message (pings skipped), or `None` after `timeout`.
-pub(crate) async fn receive(socket: &mut Socket, timeout: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next()).await.ok()??;
-        match message.expect("websocket message") {
-            Message::Text(text) => {
-                let value: Value = serde_json::from_str(&text).expect("JSON message");
-                if value["type"] == "ping" {
-                    send(socket, json!({ "type": "pong" })).await;
-                    continue;
-                }
-                return Some(value);
-            }
-            Message::Close(_) => return None,
-            _ => {}
-        }
-    }
-}
-
 async fn subscribe(socket: &mut Socket, id: &str, config_id: Option<&str>) {
-    send(
-        socket,
-        json!({
-            "id": id,
-            "type": "subscribe",
-            "payload": {
+    socket
+        .subscribe(
+            id,
+            json!({
                 "query": format!("subscription($id: ID) {{ syncProgress(configId: $id) {{ {PROGRESS_FIELDS} }} }}"),
                 "variables": { "id": config_id },
-            },
-        }),
-    )
-    .await;
+            }),
+        )
+        .await;
 }
 
 /// Progress messages of subscription `id` up to and including the run's last one (FINISHED or FAILED).
 async fn progress_until_done(socket: &mut Socket, id: &str) -> Vec<Value> {
     let mut seen = Vec::new();
-    while let Some(message) = receive(socket, Duration::from_secs(60)).await {
+    while let Some(message) = socket.receive(Duration::from_secs(60)).await {
         assert_eq!(message["id"], id, "{message}");
         assert_eq!(message["type"], "next", "{message}");
         let progress = message["payload"]["data"]["syncProgress"].clone();
@@ -144,28 +82,24 @@ async fn sync_progress_streams_the_phases_to_the_owner_only() {
             .insert(SOURCE, timed(&format!("P{i}"), hour(i + 1, 9)))
             .await;
     }
-    let mut one = connect(&world.app, &world.app.address).await;
+    let mut one = world.app.websocket().await;
     subscribe(&mut one, "one", Some(&config)).await;
-    let mut all = connect(&world.app, &world.app.address).await;
+    let mut all = world.app.websocket().await;
     subscribe(&mut all, "all", None).await;
 
     // Another user: someone else's config is NOT_FOUND; their own stream stays silent.
     let other = world.app.new_browser();
     other.sign_in("other@example.com").await;
-    let mut stranger = connect(&other, &other.address).await;
+    let mut stranger = other.websocket().await;
     subscribe(&mut stranger, "theirs", Some(&config)).await;
-    let refused = receive(&mut stranger, Duration::from_secs(10))
-        .await
-        .expect("answer");
+    let refused = stranger.receive(Duration::from_secs(10)).await.expect("answer");
     // A field error: `next` with errors and no data (the operation itself was valid).
     assert_eq!(refused["payload"]["data"], Value::Null, "{refused}");
     assert_eq!(
         refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
-    let closed = receive(&mut stranger, Duration::from_secs(10))
-        .await
-        .expect("complete");
+    let closed = stranger.receive(Duration::from_secs(10)).await.expect("complete");
     assert_eq!(
         (closed["id"].as_str(), closed["type"].as_str()),
         (Some("theirs"), Some("complete"))
@@ -198,7 +132,7 @@ async fn sync_progress_streams_the_phases_to_the_owner_only() {
         Some("FINISHED")
     );
     assert!(
-        receive(&mut stranger, Duration::from_millis(500)).await.is_none(),
+        stranger.receive(Duration::from_millis(500)).await.is_none(),
         "another user's run is not shown"
     );
 
@@ -277,7 +211,7 @@ async fn a_push_notification_queues_a_push_run() {
 }
 
 /// Another server on the test database (its own port and state), running until `stop` is dropped.
-async fn second_instance(
+pub async fn second_instance(
     app: &TestApp,
     scheduler_enabled: bool,
 ) -> (String, AppState, tokio::sync::oneshot::Sender<()>) {
@@ -306,7 +240,7 @@ async fn postgres_only_a_subscriber_on_another_instance_sees_the_run() {
     world.insert(SOURCE, timed("Across", hour(1, 9))).await;
     // Instance B runs no jobs: the run executes on A, the subscriber listens on B.
     let (b, b_state, _stop) = second_instance(&world.app, false).await;
-    let mut socket = connect(&world.app, &b).await;
+    let mut socket = world.app.websocket_to(&b).await;
     subscribe(&mut socket, "b", Some(&config)).await;
     crate::helpers::wait_for_progress_subscribers(&b_state, 1).await;
     let run = world.trigger(&config, false).await;
@@ -571,7 +505,7 @@ async fn a_run_killed_midway_converges_on_the_rerun_without_duplicates() {
 async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
     let app = TestApp::spawn().await;
     app.sign_in("socket@example.com").await;
-    let mut socket = connect(&app, &app.address).await;
+    let mut socket = app.websocket().await;
     let cases = [
         ("syntax", json!({ "query": "subscription { syncProgress(" })),
         ("unknown", json!({ "query": "subscription { noSuchField }" })),
@@ -586,14 +520,8 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
         ("signout", json!({ "query": "mutation { signOut }" })),
     ];
     for (id, payload) in cases {
-        send(
-            &mut socket,
-            json!({ "id": id, "type": "subscribe", "payload": payload }),
-        )
-        .await;
-        let answer = receive(&mut socket, Duration::from_secs(10))
-            .await
-            .expect("answer");
+        socket.subscribe(id, payload.clone()).await;
+        let answer = socket.receive(Duration::from_secs(10)).await.expect("answer");
         assert_eq!(answer["id"], id, "{answer}");
         let errors = if answer["type"] == "error" {
             answer["payload"].clone()
@@ -619,9 +547,7 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
         }
         // Drain a trailing `complete` of the same operation, if the protocol sends one.
         if answer["type"] == "next" {
-            let complete = receive(&mut socket, Duration::from_secs(10))
-                .await
-                .expect("complete");
+            let complete = socket.receive(Duration::from_secs(10)).await.expect("complete");
             assert_eq!(
                 (complete["id"].as_str(), complete["type"].as_str()),
                 (Some(id), Some("complete"))
@@ -636,26 +562,18 @@ async fn websocket_errors_carry_codes_and_text_inputs_are_checked() {
 async fn websocket_operations_are_rate_limited_and_capped_like_post() {
     let app = TestApp::spawn_with(|settings| settings.rate_limits.api_per_min = 10).await;
     app.sign_in("limited@example.com").await;
-    let mut socket = connect(&app, &app.address).await;
+    let mut socket = app.websocket().await;
     let create = json!({ "query": "mutation { createTodoList(input: { name: \"Socket\" }) { id } }" });
     let mut codes = Vec::new();
     for i in 0..12 {
         let id = format!("m{i}");
-        send(
-            &mut socket,
-            json!({ "id": id, "type": "subscribe", "payload": create }),
-        )
-        .await;
-        let answer = receive(&mut socket, Duration::from_secs(10))
-            .await
-            .expect("answer");
+        socket.subscribe(&id, create.clone()).await;
+        let answer = socket.receive(Duration::from_secs(10)).await.expect("answer");
         assert_eq!(answer["id"], id, "{answer}");
         let code = answer["payload"]["errors"][0]["extensions"]["code"]
             .as_str()
             .map(str::to_owned);
-        let complete = receive(&mut socket, Duration::from_secs(10))
-            .await
-            .expect("complete");
+        let complete = socket.receive(Duration::from_secs(10)).await.expect("complete");
         assert_eq!(complete["type"], "complete", "{complete}");
         let refused = code.is_some();
         codes.push(code);
@@ -672,23 +590,13 @@ async fn websocket_operations_are_rate_limited_and_capped_like_post() {
     assert_eq!(response.status(), reqwest::StatusCode::TOO_MANY_REQUESTS);
 
     // A 2 MiB message closes the socket instead of being read.
-    let mut socket = connect(&app, &app.address).await;
+    let mut socket = app.websocket().await;
     let huge = "x".repeat(2 * 1024 * 1024);
     let _ = socket
-        .send(Message::text(
+        .try_send(Message::text(
             json!({ "id": "huge", "type": "subscribe", "payload": { "query": huge } }).to_string(),
         ))
         .await;
-    let closed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
-                Some(Ok(Message::Text(text))) if !text.contains("\"ping\"") => return false,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await
-    .expect("the socket neither answered nor closed");
-    assert!(closed, "the socket answered a 2 MiB message");
+    // Any message but the close fails the wait.
+    socket.closed(Duration::from_secs(10)).await;
 }

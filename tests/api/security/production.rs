@@ -2,20 +2,10 @@
 //! `GET /graphql` answers 404, unless `GRAPHQL_INTROSPECTION` / `GRAPHIQL` turn them on. Development
 //! serves both.
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
-    tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
-};
 
-use crate::helpers::{TestApp, error_code};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::helpers::{Socket, TestApp, error_code};
 
 const SCHEMA: &str = "{ __schema { queryType { name } mutationType { name } } }";
 /// The same question asked under an alias and through a fragment.
@@ -23,65 +13,9 @@ const TYPE_IN_FRAGMENT: &str =
     "query { ...T } fragment T on Query { described: __type(name: \"Mutation\") { fields { name } } }";
 const TYPENAME: &str = "{ __typename }";
 
-/// An anonymous `graphql-transport-ws` connection (no cookie, no Origin: a non-browser client), acknowledged.
+/// An anonymous connection with no Origin: a non-browser client.
 async fn connect(app: &TestApp) -> Socket {
-    let url = app.url("/graphql/ws").replacen("http://", "ws://", 1);
-    let mut request = url.into_client_request().expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket");
-    send(&mut socket, json!({ "type": "connection_init", "payload": {} })).await;
-    let ack = receive(&mut socket).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    socket
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::text(message.to_string()))
-        .await
-        .expect("send");
-}
-
-/// The next JSON message, pings answered and skipped.
-async fn receive(socket: &mut Socket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("websocket message");
-        if let Message::Text(text) = message {
-            let value: Value = serde_json::from_str(&text).expect("JSON message");
-            if value["type"] == "ping" {
-                send(socket, json!({ "type": "pong" })).await;
-                continue;
-            }
-            return value;
-        }
-    }
-}
-
-/// Runs one operation on the socket and returns its result (the `next` payload), after its `complete`.
-async fn run(socket: &mut Socket, id: &str, query: &str) -> Value {
-    send(
-        socket,
-        json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
-    )
-    .await;
-    let next = receive(socket).await;
-    assert_eq!(
-        (next["type"].as_str(), next["id"].as_str()),
-        (Some("next"), Some(id)),
-        "{next}"
-    );
-    let complete = receive(socket).await;
-    assert_eq!(complete["type"], "complete", "{complete}");
-    next["payload"].clone()
+    app.websocket_with(&app.address, None).await
 }
 
 async fn post(app: &TestApp, query: &str) -> Value {
@@ -122,10 +56,10 @@ async fn production_refuses_introspection_over_post_and_websocket_and_hides_grap
     assert_refused(&post(&app, TYPE_IN_FRAGMENT).await);
 
     let mut socket = connect(&app).await;
-    let control = run(&mut socket, "1", TYPENAME).await;
+    let control = socket.run("1", TYPENAME).await;
     assert_eq!(control["data"]["__typename"], "Query", "{control}");
-    assert_refused(&run(&mut socket, "2", SCHEMA).await);
-    assert_refused(&run(&mut socket, "3", TYPE_IN_FRAGMENT).await);
+    assert_refused(&socket.run("2", SCHEMA).await);
+    assert_refused(&socket.run("3", TYPE_IN_FRAGMENT).await);
 
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     let page = app.get("/graphql").await;
@@ -141,7 +75,7 @@ async fn development_serves_introspection_and_graphiql() {
 
     assert_served(&post(&app, SCHEMA).await);
     let mut socket = connect(&app).await;
-    assert_served(&run(&mut socket, "1", SCHEMA).await);
+    assert_served(&socket.run("1", SCHEMA).await);
 
     let page = app.get("/graphql").await;
     assert_eq!(page.status(), StatusCode::OK);
@@ -163,7 +97,7 @@ async fn production_serves_introspection_and_graphiql_when_turned_on() {
     assert!(described.get("errors").is_none(), "{described}");
     assert!(described["data"]["described"]["fields"].is_array(), "{described}");
     let mut socket = connect(&app).await;
-    assert_served(&run(&mut socket, "1", SCHEMA).await);
+    assert_served(&socket.run("1", SCHEMA).await);
 
     assert_eq!(app.get("/graphql").await.status(), StatusCode::OK);
 }
