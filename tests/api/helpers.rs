@@ -267,15 +267,19 @@ impl TestApp {
 
     /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
     pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
-        let state = self
-            .server
+        wait_for_progress_subscribers(&self.server_state().await, at_least).await;
+    }
+
+    /// The running server's own state (its progress bus included), to call domain functions as the
+    /// server would.
+    pub async fn server_state(&self) -> chronos::state::AppState {
+        self.server
             .running
             .lock()
             .await
             .as_ref()
             .map(|running| running.state.clone())
-            .expect("server running");
-        wait_for_progress_subscribers(&state, at_least).await;
+            .expect("server running")
     }
 
     pub fn settings(&self) -> &Settings {
