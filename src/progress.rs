@@ -358,11 +358,17 @@ mod tests {
         assert!(throttle.allow(Phase::Applying, start));
         assert!(!throttle.keepalive(at(100)), "nothing held back, not quiet yet");
         assert!(!throttle.allow(Phase::Applying, at(100)));
-        assert!(!throttle.keepalive(at(200)), "held back, but the throttle still says no");
+        assert!(
+            !throttle.keepalive(at(200)),
+            "held back, but the throttle still says no"
+        );
         assert!(throttle.keepalive(at(250)), "the held-back state goes out");
         assert!(!throttle.keepalive(at(600)), "sent once only");
         assert!(!throttle.keepalive(at(2_249)));
-        assert!(throttle.keepalive(at(2_250)), "two quiet seconds: the state again");
+        assert!(
+            throttle.keepalive(at(2_250)),
+            "two quiet seconds: the state again"
+        );
         assert!(!throttle.keepalive(at(2_300)));
         // A message that goes out on its own resets the quiet time.
         assert!(throttle.allow(Phase::Applying, at(3_000)));
@@ -397,14 +403,25 @@ mod tests {
     fn no_estimate_without_a_rate_or_a_total() {
         let cases = [
             ("zero done", instant(0), 0, instant(10), 0, Some(100)),
-            ("nothing done since applying began", instant(0), 40, instant(10), 40, Some(100)),
+            (
+                "nothing done since applying began",
+                instant(0),
+                40,
+                instant(10),
+                40,
+                Some(100),
+            ),
             ("no plan yet", instant(0), 0, instant(10), 50, None),
             ("no time elapsed", instant(10), 0, instant(10), 50, Some(100)),
             ("the clock went back", instant(10), 0, instant(5), 50, Some(100)),
             ("counts went back", instant(0), 60, instant(10), 50, Some(100)),
         ];
         for (case, since, done_then, now, done, total) in cases {
-            assert_eq!(expected_finish(since, done_then, now, done, total), None, "{case}");
+            assert_eq!(
+                expected_finish(since, done_then, now, done, total),
+                None,
+                "{case}"
+            );
         }
     }
 
@@ -437,7 +454,13 @@ mod tests {
             None
         );
         assert_eq!(
-            expected_finish(DateTime::<Utc>::MIN_UTC, 0, DateTime::<Utc>::MAX_UTC, 1, Some(i32::MAX)),
+            expected_finish(
+                DateTime::<Utc>::MIN_UTC,
+                0,
+                DateTime::<Utc>::MAX_UTC,
+                1,
+                Some(i32::MAX)
+            ),
             None
         );
         // Extreme counts on either side of zero do not overflow.
@@ -488,7 +511,10 @@ mod tests {
         };
         let payload = serde_json::to_string(&progress).unwrap();
         assert!(payload.contains("\"phase\":\"APPLYING\""));
-        assert!(!payload.contains("total") && !payload.contains("expected"), "{payload}");
+        assert!(
+            !payload.contains("total") && !payload.contains("expected"),
+            "{payload}"
+        );
         assert_eq!(serde_json::from_str::<Progress>(&payload).unwrap(), progress);
         progress.total = Some(10_000);
         progress.expected_finish_at = Some(progress.at + chrono::TimeDelta::minutes(17));

@@ -363,10 +363,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         destination: &subject.destination,
         counter: &counter,
     };
-    let landed = match reporter
-        .keeping_alive(execution.run(&plan, 0, &reporter))
-        .await
-    {
+    let landed = match reporter.keeping_alive(execution.run(&plan, 0, &reporter)).await {
         Ok(tally) => tally,
         Err(ExecuteError::NeedsReauth { side, .. }) => {
             let email = reauth_needed(&state.db, config)
