@@ -12,6 +12,10 @@
 //! records the outcome: SUCCEEDED, PARTIAL (some writes failed or a side was not listed: retried next
 //! run) or FAILED (grant lost, mass-delete guard, local failure). The mass-delete guard pauses the config
 //! until `triggerSync` with the override.
+//!
+//! Progress goes out on the bus as the run goes (`Reporter`): the counts carry on from the row (a run
+//! taken over keeps what it did), and the total is what was done before plus the new plan, so `done`
+//! reaches it when the plan is applied.
 
 pub mod quiet;
 mod snapshot;
