@@ -22,6 +22,14 @@ pub const NOTIFY_CHANNEL: &str = "chronos_sync_progress";
 /// At most this many APPLYING messages per second and run.
 const APPLYING_PER_SECOND: u32 = 4;
 
+/// While applying, a run that has sent nothing for this long sends its state again (with a fresh
+/// estimate), so a watcher of a long run paced by Google's quotas never waits long for news.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+
+/// How often an applying run checks whether a message is due (held back by the throttle, or
+/// [`KEEPALIVE`]). Each check is a clock reading; a message goes out only when one is due.
+pub const KEEPALIVE_CHECK: Duration = Duration::from_millis(500);
+
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -33,7 +41,8 @@ pub enum Phase {
     Failed,
 }
 
-/// One progress message. Serialised as the NOTIFY payload.
+/// One progress message. Serialised as the NOTIFY payload (absent options are left out: it stays small,
+/// and a message from an instance that predates them still reads).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
@@ -45,10 +54,25 @@ pub struct Progress {
     pub updated: i32,
     pub deleted: i32,
     pub failed: i32,
+    /// The changes the run applies in all, once its plan is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<i32>,
+    /// See [`expected_finish`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_finish_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
 }
 
 impl Progress {
+    /// Changes finished so far, failed ones included. Derived from the counts, not sent: it cannot
+    /// disagree with them.
+    pub fn done(&self) -> i32 {
+        self.created
+            .saturating_add(self.updated)
+            .saturating_add(self.deleted)
+            .saturating_add(self.failed)
+    }
+
     /// Whether a subscriber of `user_id` (to one config, or to all) may see this message.
     pub fn is_for(&self, user_id: Uuid, config_id: Option<Uuid>) -> bool {
         self.user_id == user_id && config_id.is_none_or(|id| id == self.config_id)
@@ -98,18 +122,51 @@ impl ProgressBus {
     }
 }
 
-/// Keeps APPLYING messages of one run to a few per second; the other phases always go out.
+/// When a run applying changes is expected to finish: the rate since `since` (when `done_then` changes
+/// were done) up to `now` (when `done` are), extrapolated to `total`. An estimate, and only one: `None`
+/// while nothing is known (no total, nothing done since `since`, no time elapsed or the clock went
+/// back) or when the answer is no instant an API date carries. Never before `now`.
+pub fn expected_finish(
+    since: DateTime<Utc>,
+    done_then: i32,
+    now: DateTime<Utc>,
+    done: i32,
+    total: Option<i32>,
+) -> Option<DateTime<Utc>> {
+    let total = i64::from(total?);
+    let (done_then, done) = (i64::from(done_then), i64::from(done));
+    let remaining = (total - done).max(0);
+    if remaining == 0 {
+        return Some(now);
+    }
+    let progressed = done - done_then;
+    let elapsed_ms = i128::from((now - since).num_milliseconds());
+    if progressed <= 0 || elapsed_ms <= 0 {
+        return None;
+    }
+    let to_go_ms = i64::try_from(elapsed_ms * i128::from(remaining) / i128::from(progressed)).ok()?;
+    let finish = now.checked_add_signed(chrono::TimeDelta::try_milliseconds(to_go_ms)?)?;
+    (chrono::Datelike::year(&finish) <= 9999).then_some(finish)
+}
+
+/// Keeps APPLYING messages of one run to a few per second; the other phases always go out. A message
+/// held back is not lost: [`Throttle::keepalive`] lets the latest state out soon after.
 #[derive(Debug)]
 pub struct Throttle {
     every: Duration,
+    keepalive: Duration,
     last: Option<Instant>,
+    /// An APPLYING message was held back since the last one went out.
+    held: bool,
 }
 
 impl Default for Throttle {
     fn default() -> Self {
         Self {
             every: Duration::from_secs(1) / APPLYING_PER_SECOND,
+            keepalive: KEEPALIVE,
             last: None,
+            held: false,
         }
     }
 }
@@ -122,12 +179,30 @@ impl Throttle {
         }
         if self
             .last
-            .is_some_and(|last| now.duration_since(last) < self.every)
+            .is_some_and(|last| now.saturating_duration_since(last) < self.every)
         {
+            self.held = true;
             return false;
         }
         self.last = Some(now);
+        self.held = false;
         true
+    }
+
+    /// Whether the run, applying since its first APPLYING message, should send its latest state now: a
+    /// message was held back and the throttle lets one out again, or nothing went out for the keepalive
+    /// interval. Records that it did.
+    pub fn keepalive(&mut self, now: Instant) -> bool {
+        let Some(last) = self.last else {
+            return false;
+        };
+        let quiet = now.saturating_duration_since(last);
+        if (self.held && quiet >= self.every) || quiet >= self.keepalive {
+            self.last = Some(now);
+            self.held = false;
+            return true;
+        }
+        false
     }
 }
 
@@ -162,6 +237,8 @@ mod tests {
             updated: 0,
             deleted: 0,
             failed: 0,
+            total: None,
+            expected_finish_at: None,
             at: Utc::now(),
         };
         assert!(progress.is_for(owner, None));
@@ -172,8 +249,154 @@ mod tests {
     }
 
     #[test]
+    fn a_held_back_message_goes_out_soon_after_and_a_quiet_run_repeats_itself() {
+        let mut throttle = Throttle::default();
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // Nothing to repeat before the first APPLYING message.
+        assert!(!throttle.keepalive(at(10_000)));
+        assert!(throttle.allow(Phase::Applying, start));
+        assert!(!throttle.keepalive(at(100)), "nothing held back, not quiet yet");
+        assert!(!throttle.allow(Phase::Applying, at(100)));
+        assert!(
+            !throttle.keepalive(at(200)),
+            "held back, but the throttle still says no"
+        );
+        assert!(throttle.keepalive(at(250)), "the held-back state goes out");
+        assert!(!throttle.keepalive(at(600)), "sent once only");
+        assert!(!throttle.keepalive(at(2_249)));
+        assert!(
+            throttle.keepalive(at(2_250)),
+            "two quiet seconds: the state again"
+        );
+        assert!(!throttle.keepalive(at(2_300)));
+        // A message that goes out on its own resets the quiet time.
+        assert!(throttle.allow(Phase::Applying, at(3_000)));
+        assert!(!throttle.keepalive(at(4_999)));
+        assert!(throttle.keepalive(at(5_000)));
+    }
+
+    fn instant(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn the_finish_is_extrapolated_from_the_rate_so_far() {
+        // 100 done in 10 s since applying began, 900 to go: 90 s more.
+        assert_eq!(
+            expected_finish(instant(0), 0, instant(10), 100, Some(1_000)),
+            Some(instant(100))
+        );
+        // Only what this attempt did counts towards the rate: 200 were done before it began.
+        assert_eq!(
+            expected_finish(instant(0), 200, instant(10), 300, Some(1_000)),
+            Some(instant(80))
+        );
+        // Sub-second rates are kept to the millisecond.
+        assert_eq!(
+            expected_finish(instant(0), 0, instant(1), 3, Some(4)),
+            Some(instant(1) + chrono::TimeDelta::milliseconds(333))
+        );
+    }
+
+    #[test]
+    fn no_estimate_without_a_rate_or_a_total() {
+        let cases = [
+            ("zero done", instant(0), 0, instant(10), 0, Some(100)),
+            (
+                "nothing done since applying began",
+                instant(0),
+                40,
+                instant(10),
+                40,
+                Some(100),
+            ),
+            ("no plan yet", instant(0), 0, instant(10), 50, None),
+            ("no time elapsed", instant(10), 0, instant(10), 50, Some(100)),
+            ("the clock went back", instant(10), 0, instant(5), 50, Some(100)),
+            ("counts went back", instant(0), 60, instant(10), 50, Some(100)),
+        ];
+        for (case, since, done_then, now, done, total) in cases {
+            assert_eq!(
+                expected_finish(since, done_then, now, done, total),
+                None,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_with_nothing_left_is_expected_now_and_never_earlier() {
+        for (done_then, done, total) in [(0, 100, 100), (0, 0, 0), (0, 120, 100), (100, 100, 100)] {
+            assert_eq!(
+                expected_finish(instant(0), done_then, instant(10), done, Some(total)),
+                Some(instant(10)),
+                "{done_then} {done} {total}"
+            );
+        }
+        // Even with the clock gone back, nothing left means now.
+        assert_eq!(
+            expected_finish(instant(10), 0, instant(5), 100, Some(100)),
+            Some(instant(5))
+        );
+        for done in 1..=100 {
+            let finish = expected_finish(instant(0), 0, instant(7), done, Some(100)).unwrap();
+            assert!(finish >= instant(7), "{done}: {finish}");
+        }
+    }
+
+    #[test]
+    fn an_estimate_beyond_any_api_date_is_none_not_an_overflow() {
+        // One change in a century, two billion to go.
+        let century = 100 * 365 * 86_400;
+        assert_eq!(
+            expected_finish(instant(0), 0, instant(century), 1, Some(i32::MAX)),
+            None
+        );
+        assert_eq!(
+            expected_finish(
+                DateTime::<Utc>::MIN_UTC,
+                0,
+                DateTime::<Utc>::MAX_UTC,
+                1,
+                Some(i32::MAX)
+            ),
+            None
+        );
+        // Extreme counts on either side of zero do not overflow.
+        assert_eq!(
+            expected_finish(instant(0), i32::MIN, instant(1), i32::MAX, Some(i32::MAX)),
+            Some(instant(1))
+        );
+        assert_eq!(
+            expected_finish(instant(0), i32::MIN, instant(1), 0, Some(i32::MAX)),
+            Some(instant(1) + chrono::TimeDelta::milliseconds(999))
+        );
+    }
+
+    #[test]
+    fn done_is_every_finished_change() {
+        let mut progress = Progress {
+            user_id: Uuid::now_v7(),
+            run_id: Uuid::now_v7(),
+            config_id: Uuid::now_v7(),
+            phase: Phase::Applying,
+            created: 3,
+            updated: 2,
+            deleted: 1,
+            failed: 4,
+            total: Some(20),
+            expected_finish_at: None,
+            at: Utc::now(),
+        };
+        assert_eq!(progress.done(), 10);
+        progress.created = i32::MAX;
+        assert_eq!(progress.done(), i32::MAX);
+    }
+
+    #[test]
     fn messages_round_trip_through_the_notify_payload() {
-        let progress = Progress {
+        let mut progress = Progress {
             user_id: Uuid::now_v7(),
             run_id: Uuid::now_v7(),
             config_id: Uuid::now_v7(),
@@ -182,10 +405,22 @@ mod tests {
             updated: 2,
             deleted: 1,
             failed: 0,
+            total: None,
+            expected_finish_at: None,
             at: Utc::now(),
         };
         let payload = serde_json::to_string(&progress).unwrap();
         assert!(payload.contains("\"phase\":\"APPLYING\""));
+        assert!(
+            !payload.contains("total") && !payload.contains("expected"),
+            "{payload}"
+        );
         assert_eq!(serde_json::from_str::<Progress>(&payload).unwrap(), progress);
+        progress.total = Some(10_000);
+        progress.expected_finish_at = Some(progress.at + chrono::TimeDelta::minutes(17));
+        let payload = serde_json::to_string(&progress).unwrap();
+        assert_eq!(serde_json::from_str::<Progress>(&payload).unwrap(), progress);
+        // Far below PostgreSQL's 8,000-byte limit on a NOTIFY payload.
+        assert!(payload.len() < 400, "{} bytes: {payload}", payload.len());
     }
 }

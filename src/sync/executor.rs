@@ -50,7 +50,15 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    /// Changes finished: landed or failed.
+    pub fn done(&self) -> i32 {
+        self.created
+            .saturating_add(self.updated)
+            .saturating_add(self.deleted)
+            .saturating_add(self.failed)
+    }
+
+    pub fn add(&mut self, other: Tally) {
         self.created += other.created;
         self.updated += other.updated;
         self.deleted += other.deleted;

@@ -12,13 +12,15 @@
 //! records the outcome: SUCCEEDED, PARTIAL (some writes failed or a side was not listed: retried next
 //! run) or FAILED (grant lost, mass-delete guard, local failure). The mass-delete guard pauses the config
 //! until `triggerSync` with the override.
+//!
+//! Progress goes out on the bus as the run goes (`Reporter`): the counts carry on from the row (a run
+//! taken over keeps what it did), and the total is what was done before plus the new plan, so `done`
+//! reaches it when the plan is applied.
 
 pub mod quiet;
 mod snapshot;
 
-use std::sync::Mutex;
-
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
 };
@@ -39,7 +41,7 @@ use crate::{
     error::{AppError, AppResult},
     google::CallCounter,
     jobs::{Enqueued, JobFailure, JobHandlers, NewJob},
-    progress::{Phase, Progress, Throttle},
+    progress::{self, Phase, Progress, Throttle},
     state::AppState,
 };
 
@@ -246,14 +248,14 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
     let config = &subject.config;
     let run = mark_running(state, run).await?;
     let reporter = Reporter::new(state, config.user_id, &run);
-    reporter.send(Phase::Started, Tally::default()).await;
+    reporter.send(Phase::Started).await;
     tracing::info!(%run_id, config_id = %config.id, trigger = ?run.trigger, "sync run started");
 
     if let Some(email) = reauth_needed(&state.db, config).await? {
         return needs_reauth(state, &run, &reporter, config, &email).await;
     }
 
-    reporter.send(Phase::Listing, Tally::default()).await;
+    reporter.send(Phase::Listing).await;
     let timer = std::time::Instant::now();
     let (source_listing, destination_listing) = tokio::join!(
         crate::calendars::refresh_events(state, subject.source.id),
@@ -295,6 +297,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
     {
         // The last run planned nothing and nothing it read has changed since: the plan would be empty.
         record_plan_counts(state, run.id, u32::try_from(previous.skipped).unwrap_or(0), 0).await?;
+        reporter.nothing_to_apply().await;
         let run = finish(state, &run, SyncRunStatus::Succeeded, None).await?;
         reporter.finish(Phase::Finished, &run).await;
         tracing::info!(%run_id, google_calls = run.google_calls, "sync run finished: nothing changed");
@@ -353,7 +356,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         "sync plan made"
     );
 
-    reporter.send(Phase::Applying, Tally::default()).await;
+    reporter.applying(plan.operations.len()).await;
     let counter = CallCounter::new();
     let execution = Execution {
         state,
@@ -364,7 +367,7 @@ pub async fn execute(state: &AppState, run_id: Uuid) -> AppResult<()> {
         destination: &subject.destination,
         counter: &counter,
     };
-    let landed = match execution.run(&plan, 0, &reporter).await {
+    let landed = match reporter.keeping_alive(execution.run(&plan, 0, &reporter)).await {
         Ok(tally) => tally,
         Err(ExecuteError::NeedsReauth { side, .. }) => {
             let email = reauth_needed(&state.db, config)
@@ -506,7 +509,8 @@ async fn finish(
         .ok_or(AppError::NotFound("sync run"))
 }
 
-/// Sends a run's progress messages (APPLYING throttled to a few per second).
+/// Sends a run's progress messages: APPLYING throttled to a few per second, with the latest state sent
+/// again when a message was held back or the run went quiet ([`Reporter::keeping_alive`]).
 struct Reporter<'a> {
     state: &'a AppState,
     user_id: Uuid,
@@ -514,7 +518,20 @@ struct Reporter<'a> {
     config_id: Uuid,
     /// What the row counted before this attempt (a run taken over after a crash).
     base: Tally,
-    throttle: Mutex<Throttle>,
+    /// Held while a message goes out, so messages leave in order and `done` never goes back.
+    course: tokio::sync::Mutex<Course>,
+}
+
+/// What the run's messages say, as it goes.
+#[derive(Default)]
+struct Course {
+    throttle: Throttle,
+    /// What this attempt landed so far.
+    landed: Tally,
+    /// Changes in all: done before this attempt plus this attempt's plan.
+    total: Option<i32>,
+    /// When this attempt began applying, and the changes done then (the estimate's rate starts there).
+    applying_since: Option<(DateTime<Utc>, i32)>,
 }
 
 impl<'a> Reporter<'a> {
@@ -530,52 +547,106 @@ impl<'a> Reporter<'a> {
                 deleted: run.deleted,
                 failed: run.failed,
             },
-            throttle: Mutex::new(Throttle::default()),
+            course: tokio::sync::Mutex::new(Course::default()),
         }
     }
 
-    async fn send(&self, phase: Phase, landed: Tally) {
-        let allowed = self
-            .throttle
-            .lock()
-            .map(|mut throttle| throttle.allow(phase, std::time::Instant::now()))
-            .unwrap_or(true);
-        if !allowed {
-            return;
-        }
-        let progress = Progress {
+    fn message(&self, phase: Phase, counts: Tally, course: &Course, at: DateTime<Utc>) -> Progress {
+        let mut progress = Progress {
             user_id: self.user_id,
             run_id: self.run_id,
             config_id: self.config_id,
             phase,
-            created: self.base.created + landed.created,
-            updated: self.base.updated + landed.updated,
-            deleted: self.base.deleted + landed.deleted,
-            failed: self.base.failed + landed.failed,
-            at: Utc::now(),
+            created: counts.created,
+            updated: counts.updated,
+            deleted: counts.deleted,
+            failed: counts.failed,
+            total: course.total,
+            expected_finish_at: None,
+            at,
         };
+        if phase == Phase::Applying
+            && let Some((since, done_then)) = course.applying_since
+        {
+            progress.expected_finish_at =
+                progress::expected_finish(since, done_then, at, progress.done(), course.total);
+        }
+        progress
+    }
+
+    fn counts(&self, course: &Course) -> Tally {
+        let mut counts = self.base;
+        counts.add(course.landed);
+        counts
+    }
+
+    async fn send(&self, phase: Phase) {
+        let course = self.course.lock().await;
+        self.send_locked(phase, &course).await;
+    }
+
+    async fn send_locked(&self, phase: Phase, course: &Course) {
+        let progress = self.message(phase, self.counts(course), course, Utc::now());
         self.state.progress.publish(progress).await;
+    }
+
+    /// The plan is made: `operations` changes to apply from now on. Announces APPLYING with the total.
+    async fn applying(&self, operations: usize) {
+        let mut course = self.course.lock().await;
+        let before = self.base.done();
+        course.total = Some(before.saturating_add(i32::try_from(operations).unwrap_or(i32::MAX)));
+        course.applying_since = Some((Utc::now(), before));
+        course.throttle.allow(Phase::Applying, std::time::Instant::now());
+        self.send_locked(Phase::Applying, &course).await;
+    }
+
+    /// Nothing to apply: the total is what was done before (no message; the last one follows).
+    async fn nothing_to_apply(&self) {
+        self.course.lock().await.total = Some(self.base.done());
+    }
+
+    /// Runs `work` (the executor), sending the latest state when the throttle held a message back or
+    /// nothing went out for a while: a long run paced by Google's quotas keeps reporting between batches.
+    async fn keeping_alive<T>(&self, work: impl Future<Output = T>) -> T {
+        let mut checks = tokio::time::interval(progress::KEEPALIVE_CHECK);
+        checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut work = std::pin::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut work => return out,
+                _ = checks.tick() => {
+                    // `work` is not polled meanwhile: if it holds the lock (a message going out), this
+                    // check has nothing to add.
+                    let Ok(mut course) = self.course.try_lock() else { continue };
+                    if course.throttle.keepalive(std::time::Instant::now()) {
+                        self.send_locked(Phase::Applying, &course).await;
+                    }
+                }
+            }
+        }
     }
 
     /// The last message, with the run row's final counts.
     async fn finish(&self, phase: Phase, run: &sync_runs::Model) {
-        let progress = Progress {
-            user_id: self.user_id,
-            run_id: self.run_id,
-            config_id: self.config_id,
-            phase,
+        let course = self.course.lock().await;
+        let counts = Tally {
             created: run.created,
             updated: run.updated,
             deleted: run.deleted,
             failed: run.failed,
-            at: Utc::now(),
         };
+        let progress = self.message(phase, counts, &course, Utc::now());
         self.state.progress.publish(progress).await;
     }
 }
 
 impl BatchObserver for Reporter<'_> {
     async fn landed(&self, totals: Tally) {
-        self.send(Phase::Applying, totals).await;
+        let mut course = self.course.lock().await;
+        course.landed = totals;
+        if course.throttle.allow(Phase::Applying, std::time::Instant::now()) {
+            self.send_locked(Phase::Applying, &course).await;
+        }
     }
 }

@@ -274,29 +274,19 @@ impl TestApp {
             .unwrap_or_default()
     }
 
-    /// The running server's own state.
-    async fn running_state(&self) -> chronos::state::AppState {
-        self.server
-            .running
-            .lock()
-            .await
-            .as_ref()
-            .map(|running| running.state.clone())
-            .expect("server running")
-    }
-
     /// Waits until `at_least` progress subscribers on this server would receive a run's messages.
     pub async fn wait_for_progress_subscribers(&self, at_least: usize) {
-        wait_for_progress_subscribers(&self.running_state().await, at_least).await;
+        wait_for_progress_subscribers(&self.server_state().await, at_least).await;
     }
 
     /// Waits until `at_least` websockets on this server would hear a session's end announced now (on
     /// PostgreSQL, once the server listens).
     pub async fn wait_for_session_watchers(&self, at_least: usize) {
-        wait_for_session_watchers(&self.running_state().await, at_least).await;
+        wait_for_session_watchers(&self.server_state().await, at_least).await;
     }
 
-    /// The running server's own state: its pool, limiters and shutdown token.
+    /// The running server's own state: its pool, limiters, progress bus and shutdown token, to call
+    /// domain functions as the server would.
     pub async fn server_state(&self) -> chronos::state::AppState {
         self.server
             .running

@@ -1,10 +1,11 @@
 //! Sync runs across processes and instances: `syncProgress` over a websocket (same instance and, on
-//! PostgreSQL, another instance), push-triggered runs, the scheduler with two instances on one database,
-//! and the real `chronos` binary killed with SIGKILL in the middle of a 2,000-event run.
+//! PostgreSQL, another instance) with its counts, total and estimate over a long run and a run taken over
+//! midway, push-triggered runs, the scheduler with two instances on one database, and the real `chronos`
+//! binary killed with SIGKILL in the middle of a 2,000-event run.
 
 use std::{collections::BTreeSet, time::Duration};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chronos::{
     app::Application,
     crypto::ExposeSecret,
@@ -30,7 +31,8 @@ use crate::{
     sync_runs::{DESTINATION, SOURCE, World, hour, origin_of, timed},
 };
 
-const PROGRESS_FIELDS: &str = "runId configId phase created updated deleted failed at";
+const PROGRESS_FIELDS: &str =
+    "runId configId phase created updated deleted failed done total expectedFinishAt at";
 
 fn on_postgres() -> bool {
     std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
@@ -172,6 +174,198 @@ async fn sync_progress_streams_the_phases_to_the_owner_only() {
         "{own_progress:#?}"
     );
     world.idle().await;
+}
+
+fn int(value: &Value) -> i64 {
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("not an integer: {value}"))
+}
+
+fn instant(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().expect("a date-time"))
+        .expect("RFC 3339")
+        .into()
+}
+
+/// What a run's messages must say, from its first (with `done_before` changes done by an earlier
+/// attempt) to its last: `done` is the sum of the counts and never goes down; `total` is null until the
+/// plan is made, then fixed, and `done` reaches it at FINISHED; an estimate once this attempt has done
+/// something (or nothing is left), only while applying, never before `at`. Returns the total.
+fn assert_counts_add_up(progress: &[Value], done_before: i64) -> i64 {
+    let mut last_done = done_before;
+    let mut total = None;
+    for p in progress {
+        let done = int(&p["done"]);
+        let sum: i64 = ["created", "updated", "deleted", "failed"]
+            .iter()
+            .map(|field| int(&p[field]))
+            .sum();
+        assert_eq!(done, sum, "{p}");
+        assert!(done >= last_done, "done went back: {progress:#?}");
+        last_done = done;
+        let estimate = &p["expectedFinishAt"];
+        match p["phase"].as_str().expect("phase") {
+            "STARTED" | "LISTING" => {
+                assert_eq!(done, done_before, "{p}");
+                assert_eq!((&p["total"], estimate), (&Value::Null, &Value::Null), "{p}");
+            }
+            "APPLYING" => {
+                let this = int(&p["total"]);
+                assert_eq!(*total.get_or_insert(this), this, "the total moved: {progress:#?}");
+                assert!(done <= this, "{p}");
+                if done > done_before || done == this {
+                    assert!(instant(estimate) >= instant(&p["at"]), "{p}");
+                } else {
+                    assert_eq!(estimate, &Value::Null, "no rate yet: {p}");
+                }
+            }
+            "FINISHED" => {
+                assert_eq!(p["total"].as_i64(), Some(done), "{progress:#?}");
+                assert_eq!(total.get_or_insert(done), &done, "{progress:#?}");
+                assert_eq!(estimate, &Value::Null, "{p}");
+            }
+            other => panic!("{other}: {progress:#?}"),
+        }
+    }
+    total.expect("a total")
+}
+
+/// `count` single events on the source, half an hour apart from an hour from now.
+fn insert_many(world: &World, count: i64) {
+    let start = Utc::now() + TimeDelta::hours(1);
+    for i in 0..count {
+        let at = start + TimeDelta::minutes(30 * i);
+        world
+            .app
+            .emulator()
+            .insert_event(SOURCE, timed(&format!("Many {i}"), at))
+            .expect("insert");
+    }
+}
+
+#[tokio::test]
+async fn sync_progress_counts_up_to_the_plan_and_estimates_the_finish() {
+    let world = World::new().await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    insert_many(&world, 400);
+    // Google answers each chunk of 50 writes after 4 s, 4 chunks at a time: two waves, and no answer at
+    // all for longer than the progress keepalive.
+    world
+        .control(
+            Method::PUT,
+            "/emulator/latency",
+            json!({ "ms": 0, "batchPartMs": 80 }),
+        )
+        .await;
+    let mut socket = world.app.websocket().await;
+    subscribe(&mut socket, "long", Some(&config)).await;
+    world.app.wait_for_progress_subscribers(1).await;
+    let run = world.trigger(&config, false).await;
+    let progress = progress_until_done(&mut socket, "long").await;
+    assert_eq!(
+        phases(&progress),
+        ["STARTED", "LISTING", "APPLYING", "FINISHED"],
+        "{progress:#?}"
+    );
+    assert!(progress.iter().all(|p| p["runId"] == run["id"]));
+    // The plan is one copy per event.
+    assert_eq!(assert_counts_add_up(&progress, 0), 400);
+    assert_eq!(progress.last().expect("last")["created"], 400);
+    let midway: Vec<&Value> = progress
+        .iter()
+        .filter(|p| p["phase"] == "APPLYING" && (1..400).contains(&int(&p["done"])))
+        .collect();
+    assert!(midway.len() >= 2, "{progress:#?}");
+    assert!(
+        midway.iter().all(|p| p["expectedFinishAt"].is_string()),
+        "{midway:#?}"
+    );
+    // Never quiet for long while applying, though Google is (the keepalive is 2 s, checked twice a second).
+    let times: Vec<DateTime<Utc>> = progress
+        .iter()
+        .skip_while(|p| p["phase"] != "APPLYING")
+        .map(|p| instant(&p["at"]))
+        .collect();
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] - pair[0] <= TimeDelta::milliseconds(3_500),
+            "{} quiet: {progress:#?}",
+            pair[1] - pair[0]
+        );
+    }
+    world.idle().await;
+}
+
+#[tokio::test]
+async fn a_run_taken_over_midway_counts_what_it_did_before_and_finishes_at_its_total() {
+    // No workers: the test executes the run as a worker would, twice.
+    let app = TestApp::spawn_with(|settings| settings.scheduler_enabled = false).await;
+    let world = World::without_workers(app).await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    insert_many(&world, 300);
+    world
+        .control(
+            Method::PUT,
+            "/emulator/latency",
+            json!({ "ms": 0, "batchPartMs": 10 }),
+        )
+        .await;
+    let run = world.trigger(&config, false).await;
+    let run_id = Uuid::parse_str(run["id"].as_str().expect("id")).expect("uuid");
+    let state = world.app.server_state().await;
+
+    // The first attempt stops dead, as with a crash of its server, once some chunks have landed.
+    let first = tokio::spawn({
+        let state = state.clone();
+        async move { chronos::sync::runner::execute(&state, run_id).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let done_before = loop {
+        let row = sync_runs::Entity::find_by_id(run_id)
+            .one(&world.db)
+            .await
+            .expect("run")
+            .expect("row");
+        if row.created > 0 {
+            first.abort();
+            assert!(first.await.is_err_and(|e| e.is_cancelled()), "stopped midway");
+            let row = sync_runs::Entity::find_by_id(run_id)
+                .one(&world.db)
+                .await
+                .expect("run")
+                .expect("row");
+            assert_eq!(row.status, SyncRunStatus::Running, "{row:?}");
+            break i64::from(row.created + row.updated + row.deleted + row.failed);
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run never got going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!((1..300).contains(&done_before), "{done_before}");
+
+    // Taken over: it starts where the row says and plans only what is left.
+    let mut socket = world.app.websocket().await;
+    subscribe(&mut socket, "resumed", Some(&config)).await;
+    world.app.wait_for_progress_subscribers(1).await;
+    chronos::sync::runner::execute(&state, run_id)
+        .await
+        .expect("the run is taken over");
+    let progress = progress_until_done(&mut socket, "resumed").await;
+    assert_eq!(
+        phases(&progress),
+        ["STARTED", "LISTING", "APPLYING", "FINISHED"],
+        "{progress:#?}"
+    );
+    let total = assert_counts_add_up(&progress, done_before);
+    // Copies that landed unrecorded are found by the listing, not written again: at most 300 in all.
+    assert!(total > done_before && total <= 300, "{total}: {progress:#?}");
+    let finished = world.finished(run_id).await;
+    assert_eq!(finished.status, SyncRunStatus::Succeeded, "{finished:?}");
+    assert_eq!(
+        i64::from(finished.created + finished.updated + finished.deleted + finished.failed),
+        total
+    );
+    assert_eq!(world.mirrors(DESTINATION).await.len(), 300);
 }
 
 #[tokio::test]

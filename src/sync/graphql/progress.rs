@@ -52,6 +52,17 @@ pub struct SyncProgress {
     pub deleted: i32,
     /// Writes that failed so far (retried by the next run).
     pub failed: i32,
+    /// Changes finished so far: `created + updated + deleted + failed`. Never goes down during a run, and
+    /// equals `total` once the run has applied its whole plan.
+    pub done: i32,
+    /// The changes the run applies in all; null until its plan is made. A run taken over after its
+    /// server stopped plans again: its total is what it had done before plus what the new plan holds.
+    pub total: Option<i32>,
+    /// When the run is expected to finish. An estimate only: the rate since the run began applying
+    /// (changes done over time elapsed), extrapolated to `total`; it moves as the rate does (Google's
+    /// quotas pace long runs). Null until the first changes are done, and in the run's last message.
+    /// Never before `at`.
+    pub expected_finish_at: Option<GqlDateTime>,
     /// When the message was sent.
     pub at: GqlDateTime,
 }
@@ -66,6 +77,9 @@ impl From<&Progress> for SyncProgress {
             updated: progress.updated,
             deleted: progress.deleted,
             failed: progress.failed,
+            done: progress.done(),
+            total: progress.total,
+            expected_finish_at: progress.expected_finish_at.map(Into::into),
             at: progress.at.into(),
         }
     }
