@@ -9,6 +9,10 @@
 //! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
 //!     cargo run --release --example sync_bench                  # PostgreSQL (a scratch database)
 //! ```
+//! `BENCH_QUOTA=google` turns on Google's quotas at the emulator (600 requests a minute per user, 10,000
+//! per project, batch parts counted) and Chronos's pacing to them: the first sync then takes about the
+//! quota's floor (10,000 / 600 minutes), and the figure to read is its ratio to that floor and the number
+//! of refusals (0). Without it both are off and the runs measure Chronos alone.
 //! `BENCH_EVENTS` changes the number of events (default 10,000), `BENCH_LATENCY_MS` the latency (20), and
 //! `BENCH_PART_LATENCY_MS` adds latency to each part of a batch, parts in sequence (0: a batch is one
 //! request, as the target counts it).
@@ -23,7 +27,7 @@ use anyhow::Context as _;
 use chrono::{TimeDelta, Utc};
 use chronos::{
     app::Application,
-    config::{GoogleSettings, Settings},
+    config::{GoogleQuota, GoogleSettings, Settings},
     entities::{
         calendars,
         enums::{AccountStatus, SyncConfigStatus, SyncDirection, SyncRunStatus, SyncTrigger},
@@ -133,6 +137,18 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
 
     let mut settings = Settings::for_local(url, data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.google = GoogleSettings::single_host(&url::Url::parse(&emulator.base_url)?);
+    let quota = std::env::var("BENCH_QUOTA").is_ok_and(|value| value == "google");
+    settings.google.quota = if quota {
+        emulator
+            .put(
+                "/emulator/quotas",
+                json!({ "perUserPerMinute": 600, "perProjectPerMinute": 10_000 }),
+            )
+            .await?;
+        GoogleQuota::GOOGLE
+    } else {
+        GoogleQuota::UNPACED
+    };
     settings.scheduler_enabled = false;
     let app = Application::build(settings, true).await?;
     let state = app.state().clone();
@@ -149,6 +165,14 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
         "PostgreSQL"
     };
     println!("database: {database}; emulator: {}", emulator.describe());
+    println!(
+        "quotas: {}",
+        if quota {
+            "Google's (600/min per user, 10,000/min per project), Chronos paced to them"
+        } else {
+            "off at the emulator, Chronos unpaced"
+        }
+    );
     println!(
         "memory of this process before the first run: {} MiB",
         before_kib / 1024
@@ -167,6 +191,20 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
         first.elapsed.as_secs_f64(),
         memory_kib("VmHWM") / 1024,
     );
+    let refusals = emulator.get("/emulator/stats").await?["quotaRefusals"]["total"]
+        .as_u64()
+        .unwrap_or(0);
+    if quota {
+        let floor = events as f64 / 600.0 * 60.0;
+        println!(
+            "   with the quota: {:.0} s against the quota's floor of {floor:.0} s ({:.3} x, target <= 1.1: {}); \
+             quota refusals {refusals} (target 0: {})",
+            first.elapsed.as_secs_f64(),
+            first.elapsed.as_secs_f64() / floor,
+            verdict(first.elapsed.as_secs_f64() <= floor * 1.1),
+            verdict(refusals == 0),
+        );
+    }
 
     // 2. Nothing changed (the first re-run also lists back the copies the first run wrote).
     // Runs that follow a writing run within seconds always plan (see `sync::runner::quiet`): leave the

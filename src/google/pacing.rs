@@ -164,6 +164,11 @@ impl Pacer {
     /// that a batch can be cut to what goes now instead of waiting for room for all of it. Nothing is
     /// spent: [`Pacer::admit`] does that.
     pub async fn room(&self, account_id: Uuid, wanted: usize, priority: Priority) -> usize {
+        // Never more than the project's whole window holds (its log is asked when the call is admitted).
+        let wanted = match usize::try_from(self.budget.per_project_per_minute) {
+            Ok(project) if project > 0 => wanted.min(project),
+            _ => wanted,
+        };
         if self.budget.per_user_per_minute == 0 {
             return wanted;
         }
@@ -244,7 +249,7 @@ impl Pacer {
     /// How long an entry stays in the log: the window and a margin. A request is logged when it is sent
     /// and counted by Google a moment later, so it must leave the log a moment later too.
     fn keep(&self) -> Duration {
-        self.budget.window + self.budget.window / 60
+        self.budget.window + (self.budget.window / 60).max(Duration::from_millis(100))
     }
 
     fn books(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, AccountBooks>> {
@@ -330,6 +335,20 @@ mod tests {
         let started = Instant::now();
         assert_eq!(pacer.room(account, 50, Priority::Background).await, 50);
         assert!(started.elapsed() >= MINUTE, "no room until the window moved on");
+
+        let project_only = Pacer::new(
+            GoogleQuota {
+                per_user_per_minute: 0,
+                per_project_per_minute: 40,
+                window: MINUTE,
+            },
+            None,
+        );
+        assert_eq!(
+            project_only.room(account, 50, Priority::Background).await,
+            40,
+            "a batch fits the project's window"
+        );
     }
 
     #[test]

@@ -223,6 +223,8 @@ impl TestApp {
                 ("GOOGLE_API_URL", google.api_url.to_string()),
                 ("RATE_LIMIT_SIGNIN_PER_MIN", "0".to_string()),
                 ("RATE_LIMIT_API_PER_MIN", "0".to_string()),
+                ("GOOGLE_QUOTA_PER_USER_PER_MINUTE", "0".to_string()),
+                ("GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE", "0".to_string()),
                 ("CHRONOS_DATA_DIR", settings.data_dir.display().to_string()),
             ]
             .into_iter()

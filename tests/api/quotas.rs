@@ -133,3 +133,116 @@ async fn without_pacing_the_same_sync_is_refused_by_the_quota() {
     );
     world.idle().await;
 }
+
+/// The second user of the two-instance test: their own pair of accounts, signed in in their own browser.
+const OTHER_SOURCE: &str = "other-source@example.com";
+const OTHER_DESTINATION: &str = "other-destination@example.com";
+
+/// Two instances on one PostgreSQL, each running a sync for a different user at the same moment, pace
+/// themselves to one project budget between them.
+#[tokio::test]
+#[ignore = "needs TEST_DATABASE_URL (CI runs it in its PostgreSQL pass)"]
+async fn postgres_only_two_instances_share_one_project_budget() {
+    assert!(
+        std::env::var("TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty()),
+        "run with TEST_DATABASE_URL"
+    );
+    let window = Duration::from_secs(4);
+    let per_project: u32 = 40;
+    let emulator = EmulatorConfig {
+        quota_per_user_per_minute: 0,
+        quota_per_project_per_minute: u64::from(per_project),
+        quota_window_ms: 4_000,
+        ..EmulatorConfig::default()
+    };
+    let quota = GoogleQuota {
+        per_user_per_minute: 0,
+        per_project_per_minute: per_project,
+        window,
+    };
+    // No workers: each run is executed by the instance the test chooses.
+    let app = TestApp::spawn_with_emulator(emulator, move |settings| {
+        settings.google.quota = quota;
+        settings.scheduler_enabled = false;
+    })
+    .await;
+    let world = World::without_workers(app).await;
+    let other = world.app.new_browser();
+    world.app.emulator().create_account(OTHER_SOURCE, None);
+    world.app.emulator().create_account(OTHER_DESTINATION, None);
+    other.sign_in(OTHER_SOURCE).await;
+    other.connect_account(OTHER_DESTINATION).await;
+    let mut other_calendars = std::collections::HashMap::new();
+    for account in other.accounts().await.as_array().expect("accounts") {
+        let data = other
+            .data(
+                "mutation($id: ID!) { refreshCalendars(accountId: $id) { id googleCalendarId } }",
+                json!({ "id": account["id"] }),
+            )
+            .await;
+        for calendar in data["refreshCalendars"].as_array().expect("calendars") {
+            other_calendars.insert(
+                calendar["googleCalendarId"]
+                    .as_str()
+                    .expect("google id")
+                    .to_owned(),
+                calendar["id"].as_str().expect("id").to_owned(),
+            );
+        }
+    }
+    seed_events(&world.app, SOURCE, 60);
+    seed_events(&world.app, OTHER_SOURCE, 60);
+    let first = world.config("ONE_WAY", json!({})).await;
+    let second = other
+        .data(
+            "mutation($input: CreateSyncConfigInput!) { createSyncConfig(input: $input) { id } }",
+            json!({ "input": {
+                "sourceCalendarId": other_calendars[OTHER_SOURCE],
+                "destinationCalendarId": other_calendars[OTHER_DESTINATION],
+                "direction": "ONE_WAY",
+            }}),
+        )
+        .await["createSyncConfig"]["id"]
+        .as_str()
+        .expect("config id")
+        .to_owned();
+    let first_run = run_id(&world.app, &first).await;
+    let second_run = run_id(&other, &second).await;
+
+    let mut settings = world.app.settings().clone();
+    settings.bind_addr = "127.0.0.1:0".into();
+    let instance_a = world.app.server_state().await;
+    let instance_b = chronos::app::Application::build(settings, false)
+        .await
+        .expect("second instance")
+        .state()
+        .clone();
+    let before = quota_refusals(&world).await;
+    let started = Instant::now();
+    let (a, b) = tokio::join!(
+        chronos::sync::runner::execute(&instance_a, first_run),
+        chronos::sync::runner::execute(&instance_b, second_run),
+    );
+    a.expect("run on instance A");
+    b.expect("run on instance B");
+    let took = started.elapsed();
+    assert_eq!(world.finished(first_run).await.created, 60);
+    assert_eq!(world.finished(second_run).await.created, 60);
+    assert_eq!(quota_refusals(&world).await, before, "no request was refused");
+    // Positive control: 120 writes at 40 a window cannot all have gone in the first window.
+    assert!(
+        took >= window * 2,
+        "both runs took {took:?}: was the project budget shared?"
+    );
+}
+
+/// `triggerSync` as `browser`; the run's id.
+async fn run_id(browser: &TestApp, config_id: &str) -> Uuid {
+    let data = browser
+        .data(
+            "mutation($id: ID!) { triggerSync(configId: $id) { id } }",
+            json!({ "id": config_id }),
+        )
+        .await;
+    Uuid::parse_str(data["triggerSync"]["id"].as_str().expect("run id")).expect("uuid")
+}

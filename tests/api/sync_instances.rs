@@ -603,6 +603,9 @@ async fn spawn_binary(app: &TestApp) -> Child {
         .env("ENCRYPTION_KEYS", settings.encryption_keys.to_env_string())
         .env("CSRF_SECRET", settings.csrf_secret.expose_secret())
         .env("SCHEDULER_ENABLED", "true")
+        // The emulator has no quotas here: neither has the server.
+        .env("GOOGLE_QUOTA_PER_USER_PER_MINUTE", "0")
+        .env("GOOGLE_QUOTA_PER_PROJECT_PER_MINUTE", "0")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

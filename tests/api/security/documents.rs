@@ -196,3 +196,33 @@ async fn series_expansion_and_aliased_feeds_are_bounded_while_others_are_served(
         assert!(message.contains("complex"), "{refused}");
     }
 }
+
+#[tokio::test]
+async fn explosive_documents_are_refused_over_the_websocket_too() {
+    let app = TestApp::spawn().await;
+    app.sign_in("alice@example.com").await;
+    let mut socket = app.websocket().await;
+    // Positive control on the same socket.
+    let me = socket.run("me", "{ me { email } }").await;
+    assert_eq!(me["data"]["me"]["email"], "alice@example.com", "{me}");
+    for (id, query, expected) in [
+        (
+            "doubling",
+            fragment_doubling(),
+            "fields once its fragments are expanded",
+        ),
+        ("aliases", alias_flood(101, 0), "101 aliased fields"),
+        ("chain", fragment_chain(600), "fragment spreads"),
+    ] {
+        let started = Instant::now();
+        let refused = socket.run(id, &query).await;
+        assert!(
+            started.elapsed() < REFUSED_WITHIN,
+            "refused after {:?}",
+            started.elapsed()
+        );
+        assert_eq!(error_code(&refused), Some("BAD_USER_INPUT"), "{refused}");
+        let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(expected), "expected `{expected}` in {message}");
+    }
+}
