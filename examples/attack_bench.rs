@@ -10,6 +10,9 @@
 //! cargo build --release --bin chronos && cargo run --release --example attack_bench
 //! ```
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
+
 use std::{
     process::Stdio,
     sync::{
@@ -20,6 +23,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use proc_status::memory_kib;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -71,7 +75,10 @@ async fn main() -> anyhow::Result<()> {
         "attack benchmark against {base} (load average before: {})",
         load.trim()
     );
-    println!("server RSS at start: {} MiB", memory_kib(pid, "VmRSS") / 1024);
+    println!(
+        "server RSS at start: {} MiB",
+        memory_kib(Some(pid), "VmRSS") / 1024
+    );
 
     println!("\n1. time to answer each document ({SEQUENTIAL} sequential requests)");
     println!(
@@ -152,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "\n3. server peak RSS over the whole run: {} MiB",
-        memory_kib(pid, "VmHWM") / 1024
+        memory_kib(Some(pid), "VmHWM") / 1024
     );
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average after: {}", load.trim());
@@ -225,10 +232,21 @@ fn worst_documents() -> Vec<(String, String)> {
             format!("{}{}", "{ me ".repeat(5_000), "}".repeat(5_000)),
         ),
         ("fragment chain of 400".into(), chain(400)),
-        ("fragment chain of 600".into(), chain(600)),
+        ("fragment chain of 600 (over the token limit)".into(), chain(600)),
+        (
+            "501 spreads of one fragment".into(),
+            format!(
+                "{{ me {{ {} }} }} fragment A on User {{ id }}",
+                "...A ".repeat(501)
+            ),
+        ),
         (
             "one field 330 times (largest that passes the guard)".into(),
             same_field,
+        ),
+        (
+            "990 fields, just under the token limit (parsed, then refused)".into(),
+            format!("{{ {} }}", "me { id } ".repeat(990)),
         ),
     ]
 }
@@ -241,17 +259,4 @@ fn percentile(times: &mut [Duration], p: usize) -> Duration {
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-fn memory_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with(field))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }

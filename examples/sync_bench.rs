@@ -21,6 +21,9 @@
 //! google-emulator`), so the peak memory printed is the server's alone; otherwise it runs in this
 //! process and the figure covers both.
 
+#[path = "support/proc_status.rs"]
+mod proc_status;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -37,6 +40,7 @@ use chronos::{
     state::AppState,
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use proc_status::memory_kib;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -133,7 +137,7 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
             .await?;
         source_ids.push(event["id"].as_str().context("event id")?.to_owned());
     }
-    let before_kib = memory_kib("VmRSS");
+    let before_kib = memory_kib(None, "VmRSS");
 
     let mut settings = Settings::for_local(url, data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.google = GoogleSettings::single_host(&url::Url::parse(&emulator.base_url)?);
@@ -189,7 +193,7 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
         verdict(first.requests <= limit),
         first.batch_parts,
         first.elapsed.as_secs_f64(),
-        memory_kib("VmHWM") / 1024,
+        memory_kib(None, "VmHWM") / 1024,
     );
     let refusals = emulator.get("/emulator/stats").await?["quotaRefusals"]["total"]
         .as_u64()
@@ -225,7 +229,7 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
             verdict(quiet.requests <= 2),
             quiet.elapsed.as_secs_f64() * 1000.0,
             (quiet.elapsed.as_secs_f64() * 1000.0 - waiting_ms as f64).max(0.0),
-            memory_kib("VmHWM") / 1024,
+            memory_kib(None, "VmHWM") / 1024,
         );
     }
 
@@ -261,7 +265,7 @@ async fn bench(url: &str, data_dir: &std::path::Path, events: usize, latency: La
     );
     println!(
         "peak RSS of this process over the whole benchmark: {} MiB",
-        memory_kib("VmHWM") / 1024
+        memory_kib(None, "VmHWM") / 1024
     );
     emulator.stop().await;
     Ok(())
@@ -511,18 +515,4 @@ impl GoogleHost {
             running.shutdown().await;
         }
     }
-}
-
-/// A field of /proc/self/status in KiB (0 where there is none).
-fn memory_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with(field))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }

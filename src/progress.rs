@@ -210,6 +210,23 @@ impl Throttle {
 mod tests {
     use super::*;
 
+    /// A message with fresh ids at STARTED with nothing done, for tests to adjust.
+    fn sample() -> Progress {
+        Progress {
+            user_id: Uuid::now_v7(),
+            run_id: Uuid::now_v7(),
+            config_id: Uuid::now_v7(),
+            phase: Phase::Started,
+            created: 0,
+            updated: 0,
+            deleted: 0,
+            failed: 0,
+            total: None,
+            expected_finish_at: None,
+            at: Utc::now(),
+        }
+    }
+
     #[test]
     fn applying_messages_are_throttled_and_other_phases_are_not() {
         let mut throttle = Throttle::default();
@@ -230,16 +247,9 @@ mod tests {
             (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let progress = Progress {
             user_id: owner,
-            run_id: Uuid::now_v7(),
             config_id: config,
             phase: Phase::Started,
-            created: 0,
-            updated: 0,
-            deleted: 0,
-            failed: 0,
-            total: None,
-            expected_finish_at: None,
-            at: Utc::now(),
+            ..sample()
         };
         assert!(progress.is_for(owner, None));
         assert!(progress.is_for(owner, Some(config)));
@@ -377,17 +387,13 @@ mod tests {
     #[test]
     fn done_is_every_finished_change() {
         let mut progress = Progress {
-            user_id: Uuid::now_v7(),
-            run_id: Uuid::now_v7(),
-            config_id: Uuid::now_v7(),
             phase: Phase::Applying,
             created: 3,
             updated: 2,
             deleted: 1,
             failed: 4,
             total: Some(20),
-            expected_finish_at: None,
-            at: Utc::now(),
+            ..sample()
         };
         assert_eq!(progress.done(), 10);
         progress.created = i32::MAX;
@@ -397,17 +403,11 @@ mod tests {
     #[test]
     fn messages_round_trip_through_the_notify_payload() {
         let mut progress = Progress {
-            user_id: Uuid::now_v7(),
-            run_id: Uuid::now_v7(),
-            config_id: Uuid::now_v7(),
             phase: Phase::Applying,
             created: 3,
             updated: 2,
             deleted: 1,
-            failed: 0,
-            total: None,
-            expected_finish_at: None,
-            at: Utc::now(),
+            ..sample()
         };
         let payload = serde_json::to_string(&progress).unwrap();
         assert!(payload.contains("\"phase\":\"APPLYING\""));

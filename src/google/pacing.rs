@@ -274,6 +274,18 @@ mod tests {
 
     const MINUTE: Duration = Duration::from_secs(60);
 
+    /// A pacer with minute windows and no project log.
+    fn pacer(per_user_per_minute: u32, per_project_per_minute: u32) -> Pacer {
+        Pacer::new(
+            GoogleQuota {
+                per_user_per_minute,
+                per_project_per_minute,
+                window: MINUTE,
+            },
+            None,
+        )
+    }
+
     #[test]
     fn a_window_admits_up_to_its_limit_then_says_when_the_oldest_leaves() {
         let start = Instant::now();
@@ -318,32 +330,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn room_is_what_the_window_has_left_and_waits_when_it_has_none() {
-        let pacer = Pacer::new(
-            GoogleQuota {
-                per_user_per_minute: 100,
-                per_project_per_minute: 0,
-                window: MINUTE,
-            },
-            None,
-        );
+        let paced = pacer(100, 0);
         let account = Uuid::new_v4();
-        assert_eq!(pacer.room(account, 50, Priority::Background).await, 50);
-        pacer.admit(account, 90, Priority::Background).await;
-        assert_eq!(pacer.room(account, 50, Priority::Background).await, 7);
-        assert_eq!(pacer.room(account, 50, Priority::Interactive).await, 10);
-        pacer.admit(account, 7, Priority::Background).await;
+        assert_eq!(paced.room(account, 50, Priority::Background).await, 50);
+        paced.admit(account, 90, Priority::Background).await;
+        assert_eq!(paced.room(account, 50, Priority::Background).await, 7);
+        assert_eq!(paced.room(account, 50, Priority::Interactive).await, 10);
+        paced.admit(account, 7, Priority::Background).await;
         let started = Instant::now();
-        assert_eq!(pacer.room(account, 50, Priority::Background).await, 50);
+        assert_eq!(paced.room(account, 50, Priority::Background).await, 50);
         assert!(started.elapsed() >= MINUTE, "no room until the window moved on");
 
-        let project_only = Pacer::new(
-            GoogleQuota {
-                per_user_per_minute: 0,
-                per_project_per_minute: 40,
-                window: MINUTE,
-            },
-            None,
-        );
+        let project_only = pacer(0, 40);
         assert_eq!(
             project_only.room(account, 50, Priority::Background).await,
             40,
@@ -361,14 +359,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_interactive_request_passes_a_window_full_of_background_work() {
-        let pacer = Pacer::new(
-            GoogleQuota {
-                per_user_per_minute: 100,
-                per_project_per_minute: 0,
-                window: MINUTE,
-            },
-            None,
-        );
+        let pacer = pacer(100, 0);
         let account = Uuid::new_v4();
         let started = Instant::now();
         pacer.admit(account, 97, Priority::Background).await;
@@ -380,14 +371,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn rate_limit_answers_halve_the_budget_and_successes_restore_it() {
-        let pacer = Pacer::new(
-            GoogleQuota {
-                per_user_per_minute: 100,
-                per_project_per_minute: 0,
-                window: MINUTE,
-            },
-            None,
-        );
+        let pacer = pacer(100, 0);
         let account = Uuid::new_v4();
         pacer.rate_limited(account);
         let factor = |pacer: &Pacer| pacer.books()[&account].factor;
@@ -417,14 +401,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn steady_background_work_runs_at_the_budget() {
         // 1,000 requests at 100 a minute: 10 minutes of budget, less the first window's burst.
-        let pacer = Pacer::new(
-            GoogleQuota {
-                per_user_per_minute: 100,
-                per_project_per_minute: 0,
-                window: MINUTE,
-            },
-            None,
-        );
+        let pacer = pacer(100, 0);
         let started = Instant::now();
         for _ in 0..1_000 {
             pacer.admit(Uuid::nil(), 1, Priority::Background).await;

@@ -50,6 +50,11 @@ impl<E: Executor, A: Admission> Executor for Admitted<E, A> {
     }
 }
 
+/// A refusal of the document as a whole (`BAD_USER_INPUT` on `query`, no position).
+pub fn document_refusal(message: String) -> ServerError {
+    refusal(AppError::bad_input("query", message), None)
+}
+
 /// A refusal as a GraphQL error: the error's contract code and client message, at `pos` when the cause
 /// has a place in the document.
 pub fn refusal(error: AppError, pos: Option<Pos>) -> ServerError {

@@ -17,7 +17,7 @@ use async_graphql::{
 use futures::{StreamExt as _, stream::BoxStream};
 
 use super::admission;
-use crate::{error::AppError, work_budget::WorkBudget};
+use crate::work_budget::WorkBudget;
 
 /// Values (fields resolved, list items included) one response may hold: a full page of 500 events with
 /// every field is about 20,000.
@@ -40,16 +40,9 @@ struct Budgets {
 }
 
 fn too_large() -> Response {
-    Response::from_errors(vec![admission::refusal(
-        AppError::bad_input(
-            "query",
-            format!(
-                "the response would hold more than {MAX_OUTPUT_VALUES} values; ask for fewer items or \
-                 fields at once"
-            ),
-        ),
-        None,
-    )])
+    Response::from_errors(vec![admission::document_refusal(format!(
+        "the response would hold more than {MAX_OUTPUT_VALUES} values; ask for fewer items or fields at once"
+    ))])
 }
 
 #[async_graphql::async_trait::async_trait]

@@ -17,7 +17,6 @@ use async_graphql::{
 };
 
 use super::admission::{self, Admission};
-use crate::error::AppError;
 
 /// The limits a document must stay within. Chronos's own client sends documents far below each.
 #[derive(Clone, Copy, Debug)]
@@ -39,7 +38,7 @@ pub struct DocumentLimits {
 impl DocumentLimits {
     pub const DEFAULT: Self = Self {
         max_bytes: 64 * 1024,
-        max_tokens: 10_000,
+        max_tokens: 4_000,
         max_nesting: 48,
         max_expanded_fields: 1_000,
         max_expanded_aliases: 100,
@@ -78,7 +77,7 @@ impl Admission for DocumentGuard {
                 limits.max_bytes
             )));
         }
-        let scanned = scan(&request.query, limits.max_tokens, limits.max_nesting);
+        let scanned = scan(&request.query, &limits);
         if scanned.tokens > limits.max_tokens {
             return Err(too_large(format!(
                 "has more than {} tokens (names, punctuation and values)",
@@ -92,27 +91,22 @@ impl Admission for DocumentGuard {
                 limits.max_nesting
             )));
         }
+        // Counted before parsing, and so before sizing, which recurses once per fragment in a chain.
+        if scanned.spreads > limits.max_spreads {
+            return Err(too_large(format!(
+                "has more than {} fragment spreads",
+                limits.max_spreads
+            )));
+        }
         // Parsed once here and kept on the request for the other rules and the schema. A document that does
         // not parse is left to the schema, which reports the syntax error as usual.
         let Ok(document) = request.parsed_query() else {
             return Ok(request);
         };
-        // Counted before sizing: sizing recurses once per fragment in a chain, so the chain is bounded first.
-        let spreads = written_spreads(document);
-        if spreads > limits.max_spreads {
-            return Err(too_large(format!(
-                "has {spreads} fragment spreads; the limit is {}",
-                limits.max_spreads
-            )));
-        }
         let size = measure(document).map_err(|cycle| {
-            admission::refusal(
-                AppError::bad_input(
-                    "query",
-                    format!("fragment `{cycle}` spreads itself (directly or through other fragments)"),
-                ),
-                None,
-            )
+            admission::document_refusal(format!(
+                "fragment `{cycle}` spreads itself (directly or through other fragments)"
+            ))
         })?;
         if size.expanded_fields > limits.max_expanded_fields {
             return Err(too_large(format!(
@@ -131,24 +125,35 @@ impl Admission for DocumentGuard {
 }
 
 fn too_large(what: String) -> ServerError {
-    admission::refusal(AppError::bad_input("query", format!("the document {what}")), None)
+    admission::document_refusal(format!("the document {what}"))
 }
 
-/// What one pass of the lexer saw: significant tokens and the deepest nesting of braces, parentheses and
-/// brackets.
+/// What one pass of the lexer saw: significant tokens, the deepest nesting of braces, parentheses and
+/// brackets, and the fragment spreads written (`...Name`; `... on T` and `... {` are inline fragments).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Scan {
     pub tokens: usize,
     pub deepest: usize,
+    pub spreads: usize,
 }
 
-/// Lexes `query` until it is done or past either limit (so a huge document costs no more than its first
+impl Scan {
+    fn over(&self, limits: &DocumentLimits) -> bool {
+        self.tokens > limits.max_tokens
+            || self.deepest > limits.max_nesting
+            || self.spreads > limits.max_spreads
+    }
+}
+
+/// Lexes `query` until it is done or past a limit (so a huge document costs no more than its first
 /// `max_tokens` tokens and the whitespace between them). Lexical errors are skipped: the parser reports them.
-pub fn scan(query: &str, max_tokens: usize, max_nesting: usize) -> Scan {
+pub fn scan(query: &str, limits: &DocumentLimits) -> Scan {
     let mut scan = Scan::default();
     let mut depth = 0usize;
+    let mut after_spread = false;
     for token in apollo_parser::Lexer::new(query).flatten() {
-        match token.kind() {
+        let kind = token.kind();
+        match kind {
             TokenKind::Whitespace | TokenKind::Comment | TokenKind::Comma | TokenKind::Eof => continue,
             TokenKind::LCurly | TokenKind::LParen | TokenKind::LBracket => {
                 depth += 1;
@@ -157,41 +162,21 @@ pub fn scan(query: &str, max_tokens: usize, max_nesting: usize) -> Scan {
             TokenKind::RCurly | TokenKind::RParen | TokenKind::RBracket => {
                 depth = depth.saturating_sub(1);
             }
+            TokenKind::Name if after_spread && token.data() != "on" => scan.spreads += 1,
             _ => {}
         }
+        after_spread = kind == TokenKind::Spread;
         scan.tokens += 1;
-        if scan.tokens > max_tokens || scan.deepest > max_nesting {
+        if scan.over(limits) {
             break;
         }
     }
     scan
 }
 
-/// The fragment spreads written in the document (not expanded).
-pub fn written_spreads(document: &ExecutableDocument) -> usize {
-    fn in_set(set: &SelectionSet) -> usize {
-        set.items
-            .iter()
-            .map(|selection| match &selection.node {
-                Selection::Field(field) => in_set(&field.node.selection_set.node),
-                Selection::InlineFragment(inline) => in_set(&inline.node.selection_set.node),
-                Selection::FragmentSpread(_) => 1,
-            })
-            .sum()
-    }
-    let operations = document
-        .operations
-        .iter()
-        .map(|(_, operation)| in_set(&operation.node.selection_set.node));
-    let fragments = document
-        .fragments
-        .values()
-        .map(|fragment| in_set(&fragment.node.selection_set.node));
-    operations.chain(fragments).sum()
-}
-
-/// Every operation's fields and aliases with fragments expanded (each fragment sized once). Unused fragments are counted too: validation looks at them. A fragment cycle is an error
-/// naming one fragment of it.
+/// Every operation's fields and aliases with fragments expanded (each fragment sized once). Unused
+/// fragments are counted too: validation looks at them. A fragment cycle is an error naming one fragment
+/// of it.
 pub fn measure(document: &ExecutableDocument) -> Result<DocumentSize, Name> {
     let mut sizer = Sizer {
         document,
@@ -333,10 +318,21 @@ mod tests {
         assert_eq!(size.expanded_fields, 2 + 2);
     }
 
+    fn scan_all(query: &str) -> Scan {
+        let unlimited = DocumentLimits {
+            max_tokens: usize::MAX,
+            max_nesting: usize::MAX,
+            max_spreads: usize::MAX,
+            ..DocumentLimits::DEFAULT
+        };
+        scan(query, &unlimited)
+    }
+
     #[test]
-    fn written_spreads_are_not_expanded() {
-        let document = parse_query(fragment_doubling(10)).unwrap();
-        assert_eq!(written_spreads(&document), 1 + 2 * 10);
+    fn spreads_are_counted_as_written_and_inline_fragments_are_not_spreads() {
+        assert_eq!(scan_all(&fragment_doubling(10)).spreads, 1 + 2 * 10);
+        let inline = "{ me { ... on User { id } ... @include(if: true) { id } ... { id } ...F } }";
+        assert_eq!(scan_all(inline).spreads, 1);
     }
 
     #[test]
@@ -375,7 +371,7 @@ mod tests {
         assert!(refusal_message(&long).contains("bytes long; the limit is 65536 bytes"));
 
         let many_tokens = format!("{{ {} }}", "me { id } ".repeat(3_000));
-        assert!(refusal_message(&many_tokens).contains("more than 10000 tokens"));
+        assert!(refusal_message(&many_tokens).contains("more than 4000 tokens"));
 
         let deep = format!("{}{}", "{ a ".repeat(60), "}".repeat(60));
         assert!(refusal_message(&deep).contains("more than 48 deep"));
@@ -387,25 +383,37 @@ mod tests {
             "{{ me {{ {} }} }} fragment A on User {{ id }}",
             "...A ".repeat(501)
         );
-        assert!(refusal_message(&spreads).contains("501 fragment spreads"));
+        assert!(refusal_message(&spreads).contains("more than 500 fragment spreads"));
     }
 
     #[test]
     fn comments_commas_and_whitespace_are_not_tokens() {
-        let scanned = scan("# a comment\n{ me , { id } }", 100, 100);
+        let scanned = scan_all("# a comment\n{ me , { id } }");
         assert_eq!(
             scanned,
             Scan {
                 tokens: 6,
-                deepest: 2
+                deepest: 2,
+                spreads: 0
             }
         );
     }
 
     #[test]
     fn the_scan_stops_just_past_its_limits() {
-        assert_eq!(scan(&"a ".repeat(1_000_000), 10, 10).tokens, 11);
-        assert_eq!(scan(&"[".repeat(1_000_000), 1_000_000, 10).deepest, 11);
+        let limits = DocumentLimits {
+            max_tokens: 10,
+            max_nesting: 10,
+            max_spreads: 10,
+            ..DocumentLimits::DEFAULT
+        };
+        assert_eq!(scan(&"a ".repeat(1_000_000), &limits).tokens, 11);
+        assert_eq!(scan(&"[".repeat(1_000_000), &limits).deepest, 11);
+        let spreads_only = DocumentLimits {
+            max_tokens: usize::MAX,
+            ..limits
+        };
+        assert_eq!(scan(&"...F ".repeat(1_000_000), &spreads_only).spreads, 11);
     }
 
     /// A schema in which every object field leads to another object, to count what the executor resolves.
