@@ -38,7 +38,7 @@ pub struct DocumentLimits {
 impl DocumentLimits {
     pub const DEFAULT: Self = Self {
         max_bytes: 64 * 1024,
-        max_tokens: 4_000,
+        max_tokens: 2_000,
         max_nesting: 48,
         max_expanded_fields: 1_000,
         max_expanded_aliases: 100,
@@ -371,7 +371,7 @@ mod tests {
         assert!(refusal_message(&long).contains("bytes long; the limit is 65536 bytes"));
 
         let many_tokens = format!("{{ {} }}", "me { id } ".repeat(3_000));
-        assert!(refusal_message(&many_tokens).contains("more than 4000 tokens"));
+        assert!(refusal_message(&many_tokens).contains("more than 2000 tokens"));
 
         let deep = format!("{}{}", "{ a ".repeat(60), "}".repeat(60));
         assert!(refusal_message(&deep).contains("more than 48 deep"));

@@ -83,11 +83,11 @@ async fn explosive_documents_are_refused_before_validation() {
     .await;
     // Just under the 1 MiB body limit, so the document (not the body) is what is refused.
     assert_refused_quickly(&app, &alias_flood(20_000, 1_000_000), "bytes long").await;
-    assert_refused_quickly(&app, &alias_flood(2_000, 60_000), "more than 4000 tokens").await;
+    assert_refused_quickly(&app, &alias_flood(2_000, 60_000), "more than 2000 tokens").await;
     assert_refused_quickly(&app, &alias_flood(101, 0), "101 aliased fields").await;
     assert_refused_quickly(
         &app,
-        &fragment_chain(400),
+        &fragment_chain(200),
         "fields once its fragments are expanded",
     )
     .await;
@@ -223,7 +223,7 @@ async fn explosive_documents_are_refused_over_the_websocket_too() {
         ("spreads", many_spreads(501), "more than 500 fragment spreads"),
         (
             "chain",
-            fragment_chain(400),
+            fragment_chain(200),
             "fields once its fragments are expanded",
         ),
     ] {
