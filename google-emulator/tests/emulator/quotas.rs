@@ -248,7 +248,7 @@ async fn control_api_switches_off_validates_and_reset_restores_start_up_quotas()
     let r = t.control(Method::GET, "/emulator/quotas", json!({})).await;
     assert_eq!(
         r.body,
-        json!({"perUserPerMinute": 0, "perProjectPerMinute": 0, "projectStatus": 403})
+        json!({"perUserPerMinute": 0, "perProjectPerMinute": 0, "projectStatus": 403, "windowMs": 60000})
     );
 
     // DELETE /emulator/stats clears the refusal counts too.
@@ -261,7 +261,7 @@ async fn control_api_switches_off_validates_and_reset_restores_start_up_quotas()
     let r = t.control(Method::GET, "/emulator/quotas", json!({})).await;
     assert_eq!(
         r.body,
-        json!({"perUserPerMinute": 2, "perProjectPerMinute": 50, "projectStatus": 403})
+        json!({"perUserPerMinute": 2, "perProjectPerMinute": 50, "projectStatus": 403, "windowMs": 60000})
     );
     let tok = t.token("alice@example.com").await;
     assert_eq!(t.get(&tok, LIST).await.status, 200);
@@ -347,7 +347,7 @@ async fn binary_takes_quota_flags() {
     let _ = child.wait();
     assert_eq!(
         body,
-        json!({"perUserPerMinute": 7, "perProjectPerMinute": 0, "projectStatus": 429})
+        json!({"perUserPerMinute": 7, "perProjectPerMinute": 0, "projectStatus": 429, "windowMs": 60000})
     );
 }
 
