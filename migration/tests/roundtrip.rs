@@ -19,6 +19,7 @@ const TABLES: &[&str] = &[
     "push_channels",
     "sessions",
     "jobs",
+    "google_quota_spends",
 ];
 
 /// Every secondary index, by name: `uq_` ones are unique, `idx_` ones are not.
@@ -30,6 +31,7 @@ const INDEXES: &[&str] = &[
     "idx_events_change_seq",
     "idx_events_mirror_config_id",
     "idx_google_accounts_user_id",
+    "idx_google_quota_spends_spent_at_ms",
     "idx_jobs_lease_expires_at",
     "idx_jobs_status_run_at",
     "idx_push_channels_calendar_id",
