@@ -241,10 +241,7 @@ fn worst_documents() -> Vec<(String, String)> {
                 "...A ".repeat(501)
             ),
         ),
-        (
-            "one field 330 times (accepted)".into(),
-            same_field,
-        ),
+        ("one field 330 times (accepted)".into(), same_field),
         (
             "490 times one field (accepted: validation compares every pair)".into(),
             format!("{{ {} }}", "me { id } ".repeat(490)),
