@@ -58,18 +58,15 @@ impl DatabaseProjectLog {
         let horizon = now_ms.saturating_sub(window_ms);
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            placeholders(backend, "DELETE FROM google_quota_spends WHERE spent_at_ms <= ?"),
+            "DELETE FROM google_quota_spends WHERE spent_at_ms <= $1",
             [horizon.into()],
         ))
         .await?;
         let row = txn
             .query_one_raw(Statement::from_sql_and_values(
                 backend,
-                placeholders(
-                    backend,
-                    "SELECT CAST(COALESCE(SUM(cost), 0) AS BIGINT) AS spent, MIN(spent_at_ms) AS oldest \
-                     FROM google_quota_spends WHERE spent_at_ms > ?",
-                ),
+                "SELECT CAST(COALESCE(SUM(cost), 0) AS BIGINT) AS spent, MIN(spent_at_ms) AS oldest \
+                 FROM google_quota_spends WHERE spent_at_ms > $1",
                 [horizon.into()],
             ))
             .await?
@@ -84,35 +81,12 @@ impl DatabaseProjectLog {
         }
         txn.execute_raw(Statement::from_sql_and_values(
             backend,
-            placeholders(
-                backend,
-                "INSERT INTO google_quota_spends (spent_at_ms, cost) VALUES (?, ?)",
-            ),
+            "INSERT INTO google_quota_spends (spent_at_ms, cost) VALUES ($1, $2)",
             [Value::from(now_ms), Value::from(i64::from(cost))],
         ))
         .await?;
         txn.commit().await?;
         Ok(Ok(()))
-    }
-}
-
-/// `?` placeholders as the backend numbers them.
-fn placeholders(backend: DbBackend, sql: &str) -> String {
-    match backend {
-        DbBackend::Postgres => {
-            let mut numbered = String::with_capacity(sql.len() + 8);
-            let mut n = 0;
-            for c in sql.chars() {
-                if c == '?' {
-                    n += 1;
-                    numbered.push_str(&format!("${n}"));
-                } else {
-                    numbered.push(c);
-                }
-            }
-            numbered
-        }
-        _ => sql.to_owned(),
     }
 }
 
@@ -127,20 +101,5 @@ impl ProjectLog for DatabaseProjectLog {
                 Err(RETRY_WHEN_UNAVAILABLE)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres_only() {
-        let sql = "INSERT INTO t (a, b) VALUES (?, ?)";
-        assert_eq!(
-            placeholders(DbBackend::Postgres, sql),
-            "INSERT INTO t (a, b) VALUES ($1, $2)"
-        );
-        assert_eq!(placeholders(DbBackend::Sqlite, sql), sql);
     }
 }
