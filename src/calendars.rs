@@ -22,5 +22,6 @@ pub mod service;
 
 pub use cache::{RefreshOutcome, refresh_events};
 pub use graphql::{
-    AccountCalendarsLoader, Calendar, CalendarLoader, CalendarsMutation, CalendarsQuery, request_loaders,
+    AccountCalendarsLoader, Calendar, CalendarLoader, CalendarsMutation, CalendarsQuery,
+    CalendarsSubscription, request_loaders,
 };

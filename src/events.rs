@@ -4,7 +4,8 @@
 //! - [`store`]: the codec between Google's events and the `events` table (the calendars domain writes the
 //!   cache through it);
 //! - [`recurrence`]: pure expansion of series;
-//! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`;
+//! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`, the
+//!   query and the subscription;
 //! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
 
 pub mod feed;
@@ -16,4 +17,4 @@ pub mod validate;
 pub mod window;
 pub mod write;
 
-pub use graphql::{Event, EventsMutation, EventsQuery};
+pub use graphql::{Event, EventsMutation, EventsQuery, EventsSubscription};

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod app;
 pub mod backoff;
 pub mod bus;
+pub mod cache_changes;
 pub mod calendars;
 pub mod cli;
 pub mod config;

@@ -3,8 +3,8 @@
 use async_graphql::{MergedObject, MergedSubscription, SDLExportOptions, Schema};
 
 use crate::accounts::{AccountsMutation, AccountsQuery};
-use crate::calendars::{CalendarsMutation, CalendarsQuery};
-use crate::events::{EventsMutation, EventsQuery};
+use crate::calendars::{CalendarsMutation, CalendarsQuery, CalendarsSubscription};
+use crate::events::{EventsMutation, EventsQuery, EventsSubscription};
 use crate::sync::{SyncMutation, SyncQuery, SyncRunMutation, SyncSubscription};
 use crate::todos::{TodosMutation, TodosQuery};
 use crate::{session::Viewer, state::AppState};
@@ -32,7 +32,7 @@ pub struct MutationRoot(
 
 #[derive(MergedSubscription, Default)]
 #[graphql(name = "Subscription")]
-pub struct SubscriptionRoot(SyncSubscription);
+pub struct SubscriptionRoot(CalendarsSubscription, EventsSubscription, SyncSubscription);
 
 pub type ChronosSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -1,7 +1,7 @@
 //! The shared state every request handler, resolver and background task runs with. It sits low in the
-//! house: it knows the database, the settings, the cipher, the Google clients, the job queue, the progress
-//! bus and the bus of ended sessions, and no domain. The composition root (`app.rs`) builds it, with the cross-domain
-//! [`Reactions`] wired in.
+//! house: it knows the database, the settings, the cipher, the Google clients, the job queue and the
+//! buses (progress, cache changes, ended sessions), and no domain. The composition root (`app.rs`) builds
+//! it, with the cross-domain [`Reactions`] wired in.
 
 use std::{ops::Deref, sync::Arc};
 
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     bus::Bus,
+    cache_changes::CacheChangeBus,
     config::Settings,
     crypto::Cipher,
     error::{AppError, AppResult},
@@ -44,6 +45,8 @@ pub struct SharedState {
     pub jobs: JobQueue,
     /// Sync run progress, fanned out to `syncProgress` subscribers on every instance.
     pub progress: ProgressBus,
+    /// "A user's cached events or calendars changed", on every instance: live subscriptions read on.
+    pub cache_changes: CacheChangeBus,
     /// Sessions that ended (announced with [`AppState::session_ended`]), on every instance: websockets
     /// of those sessions close.
     pub ended_sessions: Bus<SessionEnded>,
@@ -141,6 +144,7 @@ impl AppState {
         let shutdown = CancellationToken::new();
         Ok(Self(Arc::new(SharedState {
             progress: ProgressBus::new(db.clone(), shutdown.clone()),
+            cache_changes: CacheChangeBus::new(db.clone(), shutdown.clone()),
             ended_sessions: Bus::new(session::ENDED_CHANNEL, db.clone(), shutdown.clone()),
             cipher,
             google,

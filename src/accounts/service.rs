@@ -68,6 +68,7 @@ pub async fn disconnect(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<
         .filter(google_accounts::Column::UserId.eq(user_id))
         .exec(&state.db)
         .await?;
+    state.cache_changes.calendars_changed(user_id).await;
     // The sessions signed in with the account end with it (the caller's own included).
     for session_id in state.sessions.delete_signed_in_with(user_id, account.id).await? {
         state.session_ended(&session_id).await;

@@ -114,6 +114,13 @@ pub async fn refresh_events(state: &AppState, calendar_id: Uuid) -> AppResult<Re
         Utc::now(),
     )
     .await?;
+    if outcome.inserted + outcome.updated + outcome.deleted > 0 {
+        state.cache_changes.events_changed(account.user_id).await;
+    }
+    if calendar.events_sync_token.is_none() || calendar.last_synced_at.is_none() {
+        // The first listing finished: the calendar's cache became READY.
+        state.cache_changes.calendars_changed(account.user_id).await;
+    }
     tracing::debug!(
         %calendar_id,
         full,

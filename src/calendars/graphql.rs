@@ -6,9 +6,10 @@ use crate::graphql::{
 use std::collections::HashMap;
 
 use async_graphql::{
-    Context, Enum, ID, Object, SimpleObject,
+    Context, Enum, ID, Object, SimpleObject, Subscription,
     dataloader::{DataLoader, Loader},
 };
+use futures::{Stream, StreamExt as _};
 use sea_orm::{ColumnTrait, DatabaseConnection, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -224,6 +225,31 @@ impl CalendarsQuery {
         let account_id = account_id.map(|id| parse_id(&id, "account")).transpose()?;
         let rows = service::calendars(state, user_id, account_id).await?;
         Ok(rows.into_iter().map(Calendar::from).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct CalendarsSubscription;
+
+#[Subscription]
+impl CalendarsSubscription {
+    /// The signed-in user's calendars (all accounts, ordered as `calendars`), live: the list as it is
+    /// first, then the whole list again whenever it changed: a calendar appeared, disappeared or changed at
+    /// Google (name, colour, time zone, access), its events finished caching (`cacheStatus` PENDING →
+    /// READY), or its account needs reconnecting (FAILED; noticed within 30 s). Replace the list you hold
+    /// with each message.
+    #[graphql(complexity = "unpaged_complexity(list_cost::CALENDARS, child_complexity)")]
+    async fn calendars_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Vec<Calendar>>> + use<>> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?.clone();
+        Ok(list::live(state, user_id).map(|listed| {
+            listed
+                .map(|rows| rows.into_iter().map(Calendar::from).collect())
+                .map_err(Into::into)
+        }))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt as _};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult,
     QueryFilter, QueryOrder, QuerySelect, RelationTrait, sea_query::OnConflict,
@@ -11,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     accounts::service::find_owned,
+    cache_changes::{self, CacheChange},
     entities::{calendars, enums::AccountStatus, google_accounts, push_channels},
     error::AppResult,
     google::{CalendarListEntry, CalendarListing, GoogleError},
@@ -48,6 +50,37 @@ impl ListedCalendar {
             CacheState::Pending
         }
     }
+}
+
+/// The user's calendars (as [`list_for_user`] of all accounts), live: the list at once, then again each
+/// time it differs from the last one sent, looked at whenever a calendar change is announced (a calendar
+/// appears, disappears or changes at Google, its first listing finishes) and every
+/// [`cache_changes::LOOK_AGAIN`] (an account found to need reconnecting is not announced). A failed read
+/// ends the stream with the error.
+pub fn live(
+    state: AppState,
+    user_id: Uuid,
+) -> impl Stream<Item = AppResult<Vec<ListedCalendar>>> + Send + 'static + use<> {
+    let wake_ups = state
+        .cache_changes
+        .wake_ups(user_id, CacheChange::Calendars, cache_changes::LOOK_AGAIN);
+    let start = (state, Box::pin(wake_ups), None::<Vec<ListedCalendar>>, false);
+    futures::stream::unfold(start, move |(state, mut wake_ups, mut last, ended)| async move {
+        if ended {
+            return None;
+        }
+        loop {
+            wake_ups.next().await?;
+            match list_for_user(&state.db, user_id, None).await {
+                Err(e) => return Some((Err(e), (state, wake_ups, last, true))),
+                Ok(now) if last.as_ref() != Some(&now) => {
+                    last = Some(now.clone());
+                    return Some((Ok(now), (state, wake_ups, last, false)));
+                }
+                Ok(_) => {}
+            }
+        }
+    })
 }
 
 /// [`owned_by`], with what [`ListedCalendar`] reads besides the row: finish with
@@ -139,7 +172,11 @@ pub async fn refresh_account(state: &AppState, account: &google_accounts::Model)
         google_calls = google.calls(),
         "calendar list fetched"
     );
-    apply_listing(&state.db, account.id, &listing, full, Utc::now()).await
+    let changes = apply_listing(&state.db, account.id, &listing, full, Utc::now()).await?;
+    if !listing.items.is_empty() || !changes.removed.is_empty() {
+        state.cache_changes.calendars_changed(account.user_id).await;
+    }
+    Ok(changes)
 }
 
 /// Stores a calendar listing of `account_id` in one transaction, with its sync token.

@@ -1,4 +1,4 @@
-//! `eventChanges`: the delta feed of the cache for offline-first clients.
+//! `eventChanges`: the delta feed of the cache for offline-first clients, as a query and live.
 //!
 //! Every write of an event row takes the next value of the `events` change sequence in its transaction,
 //! and values become visible in increasing order (see `entities::change_sequences`), so "the rows whose
@@ -10,13 +10,18 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
 };
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt as _};
 use uuid::Uuid;
 
 use super::store::{self, StoredEvent};
 use crate::{
+    cache_changes::{self, CacheChange},
     crypto::Cipher,
     entities::{calendars, events, google_accounts},
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 pub const DEFAULT_FEED_SIZE: usize = 500;
@@ -47,6 +52,17 @@ pub async fn changes<C: ConnectionTrait>(
     first: usize,
 ) -> AppResult<FeedPage> {
     let since = since.map(decode_cursor).transpose()?.unwrap_or(0);
+    Ok(changes_after(db, cipher, user_id, since, first).await?.0)
+}
+
+/// A page of changes after the change sequence value `since`, and the value its cursor stands for.
+async fn changes_after<C: ConnectionTrait>(
+    db: &C,
+    cipher: &Cipher,
+    user_id: Uuid,
+    since: i64,
+    first: usize,
+) -> AppResult<(FeedPage, i64)> {
     let limit = u64::try_from(first + 1).unwrap_or(u64::MAX);
     let rows = events::Entity::find()
         .join(JoinType::InnerJoin, events::Relation::Calendars.def())
@@ -71,11 +87,90 @@ pub async fn changes<C: ConnectionTrait>(
             event,
         });
     }
-    Ok(FeedPage {
+    let page = FeedPage {
         changes,
         cursor: encode_cursor(last),
         has_more,
-    })
+    };
+    Ok((page, last))
+}
+
+/// The live feed of `eventChanges`: first the page of changes after `since` (possibly empty: it carries
+/// the cursor to start from), then a page each time more changes committed, in order, pages of at most
+/// [`DEFAULT_FEED_SIZE`] following each other at once when more wait. The pages are those of
+/// [`changes`] from the same cursor, so a client that resumes with its last cursor misses nothing and
+/// sees nothing twice.
+///
+/// Nothing is buffered for a slow consumer: the next page is read when the consumer takes it, so one
+/// that falls behind by many changes gets them in full pages, not a growing queue. A failed read ends
+/// the stream with the error (resume with the last cursor).
+pub fn live(
+    state: AppState,
+    user_id: Uuid,
+    since: Option<&str>,
+) -> AppResult<impl Stream<Item = AppResult<FeedPage>> + Send + 'static + use<>> {
+    let since = since.map(decode_cursor).transpose()?.unwrap_or(0);
+    let wake_ups = state
+        .cache_changes
+        .wake_ups(user_id, CacheChange::Events, cache_changes::LOOK_AGAIN);
+    let live = LiveFeed {
+        state,
+        user_id,
+        wake_ups: Box::pin(wake_ups),
+        cursor: since,
+        first: true,
+        more: false,
+        ended: false,
+    };
+    Ok(futures::stream::unfold(live, LiveFeed::next_page))
+}
+
+struct LiveFeed {
+    state: AppState,
+    user_id: Uuid,
+    wake_ups: Pin<Box<dyn Stream<Item = ()> + Send>>,
+    /// The change sequence value the next page starts after.
+    cursor: i64,
+    /// Nothing was sent yet: the first page goes out even when empty.
+    first: bool,
+    /// The last page was full: read on without waiting.
+    more: bool,
+    ended: bool,
+}
+
+impl LiveFeed {
+    async fn next_page(mut self) -> Option<(AppResult<FeedPage>, Self)> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            if !self.more {
+                self.wake_ups.next().await?;
+            }
+            let read = changes_after(
+                &self.state.db,
+                &self.state.cipher,
+                self.user_id,
+                self.cursor,
+                DEFAULT_FEED_SIZE,
+            )
+            .await;
+            let (page, last) = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    self.ended = true;
+                    return Some((Err(e), self));
+                }
+            };
+            self.more = page.has_more;
+            self.cursor = last;
+            if page.changes.is_empty() && !self.first {
+                continue;
+            }
+            self.first = false;
+            return Some((Ok(page), self));
+        }
+    }
 }
 
 fn encode_cursor(change_seq: i64) -> String {

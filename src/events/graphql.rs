@@ -4,7 +4,9 @@ use crate::graphql::{
     ContextExt as _, change, list_complexity, parse_id, relay_connection,
     scalars::{Date, DateTime as GqlDateTime},
 };
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, Subscription};
+use futures::{Stream, StreamExt as _};
+use uuid::Uuid;
 
 use super::{
     feed,
@@ -18,6 +20,7 @@ use crate::{
     calendars::{Calendar, CalendarLoader},
     entities::enums::EventStatus as DbEventStatus,
     error::{AppError, AppResult},
+    state::AppState,
 };
 
 /// When an event starts or ends: exactly one of `date` (all-day; end dates are exclusive) and `dateTime`.
@@ -218,6 +221,24 @@ pub struct EventChangeFeed {
     pub has_more: bool,
 }
 
+impl From<feed::FeedPage> for EventChangeFeed {
+    fn from(page: feed::FeedPage) -> Self {
+        Self {
+            changes: page
+                .changes
+                .into_iter()
+                .map(|change| EventChange {
+                    event_id: ID(change.event_id.to_string()),
+                    deleted: change.event.is_none(),
+                    event: change.event.map(|event| Event(EventView::stored(event))),
+                })
+                .collect(),
+            cursor: page.cursor,
+            has_more: page.has_more,
+        }
+    }
+}
+
 /// A start or end to write: exactly one of `date` and `dateTime`.
 #[derive(InputObject, Clone, Debug)]
 pub struct EventTimeInput {
@@ -396,19 +417,7 @@ impl EventsQuery {
         let state = ctx.state()?;
         let first = window::page_size(first, feed::DEFAULT_FEED_SIZE, feed::MAX_FEED_SIZE)?;
         let page = feed::changes(&state.db, &state.cipher, user_id, since.as_deref(), first).await?;
-        Ok(EventChangeFeed {
-            changes: page
-                .changes
-                .into_iter()
-                .map(|change| EventChange {
-                    event_id: ID(change.event_id.to_string()),
-                    deleted: change.event.is_none(),
-                    event: change.event.map(|event| Event(EventView::stored(event))),
-                })
-                .collect(),
-            cursor: page.cursor,
-            has_more: page.has_more,
-        })
+        Ok(page.into())
     }
 }
 
@@ -433,7 +442,8 @@ impl EventsMutation {
             visibility: input.visibility,
             color_id: input.color_id,
         };
-        Ok(Event(write::create(state, user_id, new).await?))
+        let created = write::create(state, user_id, new).await;
+        Ok(Event(announced(state, user_id, created).await?))
     }
 
     /// Changes an event in Google Calendar (only if it did not change there since it was cached: else
@@ -458,7 +468,8 @@ impl EventsMutation {
             visibility: input.visibility,
             color_id: change(input.color_id),
         };
-        Ok(Event(write::update(state, user_id, event, patch).await?))
+        let updated = write::update(state, user_id, event, patch).await;
+        Ok(Event(announced(state, user_id, updated).await?))
     }
 
     /// Deletes an event in Google Calendar (a whole series on a master's id, one instance on an instance
@@ -466,7 +477,41 @@ impl EventsMutation {
     async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
-        write::delete(state, user_id, parse_event_id(&id)?).await?;
+        let deleted = write::delete(state, user_id, parse_event_id(&id)?).await;
+        announced(state, user_id, deleted).await?;
         Ok(true)
+    }
+}
+
+/// Tells live subscribers (the user's other tabs) to read on after a write, whatever its outcome: a
+/// refused write may still have brought Google's version into the cache.
+async fn announced<T>(state: &AppState, user_id: Uuid, outcome: AppResult<T>) -> AppResult<T> {
+    state.cache_changes.events_changed(user_id).await;
+    outcome
+}
+
+#[derive(Default)]
+pub struct EventsSubscription;
+
+#[Subscription]
+impl EventsSubscription {
+    /// The changes to the user's stored events, live: the first message holds the changes after `since`
+    /// (a cursor of `eventChanges`; null: from the beginning; possibly none, with the cursor to go on
+    /// from), then a message follows each later batch of changes, whatever made them (a change at Google
+    /// announced by push, a write through any Chronos instance, a sync run), in order. Entries and
+    /// cursors are those of `Query.eventChanges`: after a disconnect, subscribe again with the last
+    /// cursor received to miss nothing and see nothing twice. A message holds at most 500 changes; when
+    /// `hasMore` is true the next follows at once. Nothing is queued for a client that reads slowly: it
+    /// gets what changed meanwhile in full pages when it reads again.
+    #[graphql(complexity = "feed_complexity(None, child_complexity)")]
+    async fn event_changes(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<EventChangeFeed>> + use<>> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?.clone();
+        let pages = feed::live(state, user_id, since.as_deref())?;
+        Ok(pages.map(|page| page.map(EventChangeFeed::from).map_err(Into::into)))
     }
 }

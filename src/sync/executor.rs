@@ -380,6 +380,7 @@ impl Execution<'_> {
             }
         }
         txn.commit().await?;
+        self.state.cache_changes.events_changed(self.user_id).await;
         observer.landed(totals).await;
         Ok(())
     }

@@ -621,6 +621,17 @@ pub async fn wait_for_session_watchers(state: &chronos::state::AppState, at_leas
     wait_for_live("session", || state.ended_sessions.live_subscribers(), at_least).await;
 }
 
+/// Waits (up to 10 s) until `at_least` live subscriptions (`eventChanges`, `calendarsChanged`) on the
+/// instance of `state` would hear a cache change announced now, on any instance.
+pub async fn wait_for_cache_subscribers(state: &chronos::state::AppState, at_least: usize) {
+    wait_for_live(
+        "cache change",
+        || state.cache_changes.live_subscribers(),
+        at_least,
+    )
+    .await;
+}
+
 async fn wait_for_live(bus: &str, live: impl Fn() -> usize, at_least: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while live() < at_least {

@@ -14,6 +14,7 @@ mod helpers;
 mod input_hygiene;
 mod jobs;
 mod landing;
+mod live_changes;
 mod load;
 mod n_plus_one;
 mod quotas;

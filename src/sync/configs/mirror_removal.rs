@@ -40,7 +40,11 @@ pub async fn remove_mirrors(state: &AppState, config: &sync_configs::Model) -> A
     }
     let mut removed = 0;
     for (calendar, copies) in found {
-        removed += delete_copies(state, &calendar, &copies).await?;
+        let deleted = delete_copies(state, &calendar, &copies).await;
+        if !copies.is_empty() {
+            state.cache_changes.events_changed(config.user_id).await;
+        }
+        removed += deleted?;
     }
     Ok(removed)
 }
