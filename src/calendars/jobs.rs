@@ -20,7 +20,11 @@ use uuid::Uuid;
 
 use super::{cache, list, push};
 use crate::{
-    entities::{calendars, enums::AccountStatus, google_accounts, jobs, push_channels},
+    entities::{
+        calendars,
+        enums::{AccountStatus, JobStatus},
+        google_accounts, jobs, push_channels,
+    },
     error::{AppError, AppResult},
     jobs::{JobFailure, JobHandlers, NewJob},
     state::AppState,
@@ -37,8 +41,8 @@ pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Sweep refreshes are spread over this span, so calendars are not all listed in the same second.
 const SWEEP_JITTER: Duration = Duration::from_secs(60);
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
-/// Google often sends several notifications for one change: they are gathered for this long into one
-/// listing.
+/// Google often sends several notifications for one change: those arriving while a refresh of the
+/// calendar runs are gathered for this long into one more listing.
 pub const PUSH_DEBOUNCE: Duration = Duration::from_secs(1);
 
 pub fn register(handlers: &mut JobHandlers<AppState>) {
@@ -70,9 +74,26 @@ pub async fn enqueue_events_refresh(state: &AppState, calendar_id: Uuid) -> AppR
     enqueue_events_refresh_at(state, calendar_id, Utc::now()).await
 }
 
-/// Queues a refresh after a push notification: notifications within [`PUSH_DEBOUNCE`] share it.
+/// Queues a refresh after a push notification. After a quiet spell it runs at once, so a lone change
+/// reaches the cache (and live subscribers) without waiting; while a refresh of the calendar runs or
+/// within [`PUSH_DEBOUNCE`] of one, it waits that long, and every notification until it starts shares
+/// it. A burst costs two listings.
 pub async fn enqueue_pushed_refresh(state: &AppState, calendar_id: Uuid) -> AppResult<()> {
-    let at = Utc::now() + chrono::Duration::from_std(PUSH_DEBOUNCE).unwrap_or_default();
+    let now = Utc::now();
+    let debounce = chrono::Duration::from_std(PUSH_DEBOUNCE).unwrap_or_default();
+    let recent: Option<Uuid> = jobs::Entity::find()
+        .select_only()
+        .column(jobs::Column::Id)
+        .filter(jobs::Column::ConcurrencyKey.eq(refresh_key(calendar_id)))
+        .filter(
+            Condition::any()
+                .add(jobs::Column::Status.eq(JobStatus::Running))
+                .add(jobs::Column::UpdatedAt.gt(now - debounce)),
+        )
+        .into_tuple()
+        .one(&state.db)
+        .await?;
+    let at = if recent.is_some() { now + debounce } else { now };
     enqueue_events_refresh_at(state, calendar_id, at).await
 }
 
