@@ -1,8 +1,9 @@
 //! Database connection: one pool, SQLite or PostgreSQL, chosen by URL.
 
 use std::{
+    collections::VecDeque,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -60,23 +61,63 @@ async fn connect_with(
 }
 
 /// How many SQL statements a connection has run: an operational figure, and how tests pin that nested
-/// GraphQL fields are batched rather than queried per row.
+/// GraphQL fields are batched rather than queried per row. While recording (tests only turn it on), it
+/// also keeps the latest statements' SQL and number of bound values, to pin what a query reads.
 #[derive(Clone, Debug, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct StatementCounter {
+    count: Arc<AtomicU64>,
+    recorded: Arc<Mutex<Option<VecDeque<RecordedStatement>>>>,
+}
+
+/// One statement run while recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedStatement {
+    pub sql: String,
+    /// How many values were bound to it (an `IN (...)` list counts each of its values).
+    pub values: usize,
+}
+
+/// Statements kept while recording; older ones are dropped.
+const RECORDED_STATEMENTS: usize = 1000;
 
 impl StatementCounter {
     /// Starts counting every statement `db` (and every transaction begun from it) runs.
     pub fn install(db: &mut DatabaseConnection) -> Self {
         let counter = Self::default();
-        let count = counter.0.clone();
-        db.set_metric_callback(move |_| {
+        let (count, recorded) = (counter.count.clone(), counter.recorded.clone());
+        db.set_metric_callback(move |info| {
             count.fetch_add(1, Ordering::Relaxed);
+            let mut recorded = recorded.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(recorded) = recorded.as_mut() {
+                if recorded.len() == RECORDED_STATEMENTS {
+                    recorded.pop_front();
+                }
+                recorded.push_back(RecordedStatement {
+                    sql: info.statement.sql.clone(),
+                    values: info.statement.values.as_ref().map_or(0, |values| values.0.len()),
+                });
+            }
         });
         counter
     }
 
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Starts keeping the statements run from now on (forgetting any kept before).
+    pub fn start_recording(&self) {
+        *self.recorded.lock().unwrap_or_else(PoisonError::into_inner) = Some(VecDeque::new());
+    }
+
+    /// Stops keeping statements; returns those kept, oldest first.
+    pub fn stop_recording(&self) -> Vec<RecordedStatement> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+            .map(Vec::from)
+            .unwrap_or_default()
     }
 }
 
