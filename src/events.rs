@@ -5,9 +5,11 @@
 //!   cache through it);
 //! - [`recurrence`]: pure expansion of series;
 //! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`;
+//! - [`free_busy`]: `freeBusy` and `freeSlots`, the busy time of the user's calendars and the gaps in it;
 //! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
 
 pub mod feed;
+pub mod free_busy;
 mod graphql;
 pub mod lookup;
 pub mod recurrence;

@@ -19,6 +19,9 @@ pub struct Model {
     pub background_color: Option<String>,
     pub foreground_color: Option<String>,
     pub color_id: Option<String>,
+    /// Whether free/busy counts the calendar when no calendars are named; null until the user chooses,
+    /// which means "only the account's primary calendar" (see [`Model::includes_in_free_busy`]).
+    pub include_in_free_busy: Option<bool>,
     pub events_sync_token: Option<String>,
     pub last_full_sync_at: Option<DateTimeUtc>,
     pub last_synced_at: Option<DateTimeUtc>,
@@ -49,3 +52,10 @@ impl Related<super::google_accounts::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Whether free/busy counts the calendar by default: the user's choice, else primary calendars only.
+    pub fn includes_in_free_busy(&self) -> bool {
+        self.include_in_free_busy.unwrap_or(self.is_primary)
+    }
+}
