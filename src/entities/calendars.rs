@@ -19,9 +19,6 @@ pub struct Model {
     pub background_color: Option<String>,
     pub foreground_color: Option<String>,
     pub color_id: Option<String>,
-    /// Whether free/busy counts the calendar when no calendars are named; null until the user chooses,
-    /// which means "only the account's primary calendar" (see [`Model::includes_in_free_busy`]).
-    pub include_in_free_busy: Option<bool>,
     pub events_sync_token: Option<String>,
     pub last_full_sync_at: Option<DateTimeUtc>,
     pub last_synced_at: Option<DateTimeUtc>,
@@ -29,6 +26,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Whether free/busy counts the calendar when no calendars are named; null until the user chooses,
+    /// which means "only the account's primary calendar" (see [`Model::includes_in_free_busy`]).
+    pub include_in_free_busy: Option<bool>,
 }
 
 /// Sync configs reach a calendar twice (source and destination): see

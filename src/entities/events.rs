@@ -61,9 +61,6 @@ pub struct Model {
     /// `extendedProperties.shared`: a JSON object of strings.
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub extended_shared: Option<Json>,
-    /// The user's answer to the invitation (`responseStatus` of Google's attendee marked `self`:
-    /// `needsAction`, `declined`, `tentative` or `accepted`); null when the user is not an attendee.
-    pub self_response_status: Option<String>,
     /// The sync config whose mirror marker the event carries (null when the config is deleted).
     pub mirror_config_id: Option<Uuid>,
     /// Local change sequence for the delta feed; bumped on every local change.
@@ -72,6 +69,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The user's answer to the invitation (`responseStatus` of Google's attendee marked `self`:
+    /// `needsAction`, `declined`, `tentative` or `accepted`); null when the user is not an attendee.
+    pub self_response_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
