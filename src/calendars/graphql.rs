@@ -274,6 +274,8 @@ impl CalendarsMutation {
         let settings = CalendarSettings {
             include_in_free_busy: input.include_in_free_busy,
         };
-        Ok(service::update_settings(state, user_id, id, settings).await?.into())
+        Ok(service::update_settings(state, user_id, id, settings)
+            .await?
+            .into())
     }
 }

@@ -15,7 +15,9 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike as _, NaiveTime, TimeDelta, Utc, Weekday};
 use chrono_tz::Tz;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+};
 use uuid::Uuid;
 
 use super::{
@@ -122,11 +124,7 @@ impl WorkingHours {
                 set
             }
         };
-        Ok(Self {
-            start,
-            end,
-            weekdays,
-        })
+        Ok(Self { start, end, weekdays })
     }
 
     fn includes(&self, day: Weekday) -> bool {
@@ -193,7 +191,10 @@ pub fn free_slots(busy: &[Interval], blocks: &[Interval], duration: TimeDelta) -
         let mut free_from = block.start;
         // The busy intervals are sorted and disjoint: those ending after the block's start, in order.
         let first = busy.partition_point(|interval| interval.end <= block.start);
-        for interval in busy[first..].iter().take_while(|interval| interval.start < block.end) {
+        for interval in busy[first..]
+            .iter()
+            .take_while(|interval| interval.start < block.end)
+        {
             if interval.start > free_from {
                 push(Interval::new(free_from, interval.start));
             }
@@ -291,12 +292,7 @@ pub async fn busy<C: ConnectionTrait>(
             let row = &rows[found.row];
             shows_busy(row) && !copies_selected(row, &configs, &selected)
         })
-        .map(|found| {
-            Interval::new(
-                found.start.max(window.time_min),
-                found.end.min(window.time_max),
-            )
-        })
+        .map(|found| Interval::new(found.start.max(window.time_min), found.end.min(window.time_max)))
         .collect();
     Ok(merge(intervals))
 }

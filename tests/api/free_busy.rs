@@ -93,7 +93,10 @@ impl Fixture {
                 .await;
             for calendar in data["refreshCalendars"].as_array().expect("calendars") {
                 self.calendars.insert(
-                    calendar["googleCalendarId"].as_str().expect("google id").to_owned(),
+                    calendar["googleCalendarId"]
+                        .as_str()
+                        .expect("google id")
+                        .to_owned(),
                     calendar["id"].as_str().expect("id").to_owned(),
                 );
             }
@@ -259,14 +262,30 @@ fn field(body: &Value) -> Option<&str> {
 async fn busy_time_merges_both_accounts_and_leaves_out_free_events() {
     let fx = Fixture::new().await;
     // Both primaries (UTC) count by default.
-    fx.insert(ADA, ADA, timed("A", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"))
-        .await;
-    fx.insert(WORK, WORK, timed("B", "2030-01-07T09:30:00Z", "2030-01-07T11:00:00Z"))
-        .await;
-    fx.insert(WORK, WORK, timed("C touches B", "2030-01-07T11:00:00Z", "2030-01-07T11:30:00Z"))
-        .await;
-    fx.insert(WORK, WORK, timed("Across timeMin", "2030-01-06T23:00:00Z", "2030-01-07T01:00:00Z"))
-        .await;
+    fx.insert(
+        ADA,
+        ADA,
+        timed("A", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"),
+    )
+    .await;
+    fx.insert(
+        WORK,
+        WORK,
+        timed("B", "2030-01-07T09:30:00Z", "2030-01-07T11:00:00Z"),
+    )
+    .await;
+    fx.insert(
+        WORK,
+        WORK,
+        timed("C touches B", "2030-01-07T11:00:00Z", "2030-01-07T11:30:00Z"),
+    )
+    .await;
+    fx.insert(
+        WORK,
+        WORK,
+        timed("Across timeMin", "2030-01-06T23:00:00Z", "2030-01-07T01:00:00Z"),
+    )
+    .await;
     let mut transparent = timed("Free", "2030-01-07T13:00:00Z", "2030-01-07T14:00:00Z");
     transparent["transparency"] = json!("transparent");
     fx.insert(ADA, ADA, transparent).await;
@@ -286,7 +305,13 @@ async fn busy_time_merges_both_accounts_and_leaves_out_free_events() {
         .insert(
             WORK,
             WORK,
-            invitation("Declined", "2030-01-07T14:00:00Z", "2030-01-07T15:00:00Z", WORK, "declined"),
+            invitation(
+                "Declined",
+                "2030-01-07T14:00:00Z",
+                "2030-01-07T15:00:00Z",
+                WORK,
+                "declined",
+            ),
         )
         .await;
     let own = declined["attendees"]
@@ -295,31 +320,49 @@ async fn busy_time_merges_both_accounts_and_leaves_out_free_events() {
         .iter()
         .find(|a| a["email"] == WORK)
         .expect("own entry");
-    assert_eq!((&own["self"], &own["responseStatus"]), (&json!(true), &json!("declined")));
+    assert_eq!(
+        (&own["self"], &own["responseStatus"]),
+        (&json!(true), &json!("declined"))
+    );
     fx.insert(
         ADA,
         ADA,
-        invitation("Accepted", "2030-01-07T15:00:00Z", "2030-01-07T16:00:00Z", ADA, "accepted"),
+        invitation(
+            "Accepted",
+            "2030-01-07T15:00:00Z",
+            "2030-01-07T16:00:00Z",
+            ADA,
+            "accepted",
+        ),
     )
     .await;
     // Someone else declining does not free the user.
     fx.insert(
         ADA,
         ADA,
-        invitation("Others decline", "2030-01-09T09:00:00Z", "2030-01-09T09:30:00Z", "guest@example.com", "declined"),
+        invitation(
+            "Others decline",
+            "2030-01-09T09:00:00Z",
+            "2030-01-09T09:30:00Z",
+            "guest@example.com",
+            "declined",
+        ),
     )
     .await;
     // A deleted event, and a daily series with its middle instance cancelled.
     let gone = fx
-        .insert(ADA, ADA, timed("Gone", "2030-01-07T12:00:00Z", "2030-01-07T12:30:00Z"))
+        .insert(
+            ADA,
+            ADA,
+            timed("Gone", "2030-01-07T12:00:00Z", "2030-01-07T12:30:00Z"),
+        )
         .await;
     fx.delete(ADA, ADA, gone["id"].as_str().expect("id")).await;
     let mut series = timed("Daily", "2030-01-07T16:00:00Z", "2030-01-07T17:00:00Z");
     series["recurrence"] = json!(["RRULE:FREQ=DAILY;COUNT=3"]);
     let series = fx.insert(ADA, ADA, series).await;
     let master = series["id"].as_str().expect("id");
-    fx.delete(ADA, ADA, &format!("{master}_20300108T160000Z"))
-        .await;
+    fx.delete(ADA, ADA, &format!("{master}_20300108T160000Z")).await;
     fx.refresh().await;
 
     let (min, max) = ("2030-01-07T00:00:00Z", "2030-01-10T00:00:00Z");
@@ -404,9 +447,16 @@ async fn a_copy_from_a_sync_run_counts_once_with_its_original() {
     let (pacific, pacific_id) = fx.calendar(ADA, "Pacific", "America/Los_Angeles").await;
     let (_, brisbane_id) = fx.calendar(WORK, "Brisbane", "Australia/Brisbane").await;
     let date = (Utc::now() + TimeDelta::days(10)).date_naive();
-    fx.insert(ADA, &pacific, all_day("Offsite", date, date.succ_opt().expect("date")))
-        .await;
-    let meeting = (date + TimeDelta::days(1)).and_hms_opt(18, 0, 0).expect("time").and_utc();
+    fx.insert(
+        ADA,
+        &pacific,
+        all_day("Offsite", date, date.succ_opt().expect("date")),
+    )
+    .await;
+    let meeting = (date + TimeDelta::days(1))
+        .and_hms_opt(18, 0, 0)
+        .expect("time")
+        .and_utc();
     fx.insert(
         ADA,
         &pacific,
@@ -459,7 +509,10 @@ async fn a_copy_from_a_sync_run_counts_once_with_its_original() {
     let (min, max) = (rfc(Utc::now()), rfc(Utc::now() + TimeDelta::days(30)));
     let next = date.succ_opt().expect("date");
     let original = vec![
-        span(&midnight(date, Tz::America__Los_Angeles), &midnight(next, Tz::America__Los_Angeles)),
+        span(
+            &midnight(date, Tz::America__Los_Angeles),
+            &midnight(next, Tz::America__Los_Angeles),
+        ),
         span(&rfc(meeting), &rfc(meeting + TimeDelta::hours(1))),
     ];
     assert_eq!(fx.busy(&min, &max, Some(&[&pacific_id])).await, original);
@@ -467,7 +520,10 @@ async fn a_copy_from_a_sync_run_counts_once_with_its_original() {
     assert_eq!(
         fx.busy(&min, &max, Some(&[&brisbane_id])).await,
         vec![
-            span(&midnight(date, Tz::Australia__Brisbane), &midnight(next, Tz::Australia__Brisbane)),
+            span(
+                &midnight(date, Tz::Australia__Brisbane),
+                &midnight(next, Tz::Australia__Brisbane)
+            ),
             span(&rfc(meeting), &rfc(meeting + TimeDelta::hours(1))),
         ]
     );
@@ -479,7 +535,10 @@ async fn a_copy_from_a_sync_run_counts_once_with_its_original() {
     // And by default, once both calendars are marked.
     for id in [&pacific_id, &brisbane_id] {
         let body = fx.include(id, true).await;
-        assert_eq!(body["data"]["updateCalendar"]["includeInFreeBusy"], true, "{body}");
+        assert_eq!(
+            body["data"]["updateCalendar"]["includeInFreeBusy"], true,
+            "{body}"
+        );
     }
     assert_eq!(fx.busy(&min, &max, None).await, original);
 }
@@ -488,10 +547,18 @@ async fn a_copy_from_a_sync_run_counts_once_with_its_original() {
 async fn the_free_busy_setting_chooses_the_default_calendars() {
     let mut fx = Fixture::new().await;
     let (side, side_id) = fx.calendar(ADA, "Side", "UTC").await;
-    fx.insert(ADA, ADA, timed("Primary", "2030-02-04T09:00:00Z", "2030-02-04T10:00:00Z"))
-        .await;
-    fx.insert(ADA, &side, timed("Side", "2030-02-04T12:00:00Z", "2030-02-04T13:00:00Z"))
-        .await;
+    fx.insert(
+        ADA,
+        ADA,
+        timed("Primary", "2030-02-04T09:00:00Z", "2030-02-04T10:00:00Z"),
+    )
+    .await;
+    fx.insert(
+        ADA,
+        &side,
+        timed("Side", "2030-02-04T12:00:00Z", "2030-02-04T13:00:00Z"),
+    )
+    .await;
     fx.refresh().await;
 
     let marks = fx
@@ -506,7 +573,10 @@ async fn the_free_busy_setting_chooses_the_default_calendars() {
     let secondary = span("2030-02-04T12:00:00Z", "2030-02-04T13:00:00Z");
     assert_eq!(fx.busy(min, max, None).await, vec![primary.clone()]);
     // Named, a calendar counts whatever its mark.
-    assert_eq!(fx.busy(min, max, Some(&[&side_id])).await, vec![secondary.clone()]);
+    assert_eq!(
+        fx.busy(min, max, Some(&[&side_id])).await,
+        vec![secondary.clone()]
+    );
 
     let body = fx.include(&side_id, true).await;
     assert_eq!(
@@ -518,7 +588,10 @@ async fn the_free_busy_setting_chooses_the_default_calendars() {
         vec![primary.clone(), secondary.clone()]
     );
     let body = fx.include(fx.id(ADA), false).await;
-    assert_eq!(body["data"]["updateCalendar"]["includeInFreeBusy"], false, "{body}");
+    assert_eq!(
+        body["data"]["updateCalendar"]["includeInFreeBusy"], false,
+        "{body}"
+    );
     assert_eq!(fx.busy(min, max, None).await, vec![secondary]);
     // The mark is kept.
     let marks = fx
@@ -529,7 +602,12 @@ async fn the_free_busy_setting_chooses_the_default_calendars() {
         .as_array()
         .expect("calendars")
         .iter()
-        .map(|c| (c["id"].as_str().expect("id").to_owned(), c["includeInFreeBusy"] == true))
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id").to_owned(),
+                c["includeInFreeBusy"] == true,
+            )
+        })
         .collect();
     assert_eq!(marked[&side_id], true);
     assert_eq!(marked[fx.id(ADA)], false);
@@ -540,12 +618,24 @@ async fn the_free_busy_setting_chooses_the_default_calendars() {
 async fn free_slots_keep_local_working_hours_across_a_dst_change() {
     let fx = Fixture::new().await;
     // Los Angeles springs forward on Sunday 2030-03-10: 09:00 there is 17:00Z on Friday, 16:00Z on Monday.
-    fx.insert(ADA, ADA, timed("Fri", "2030-03-08T18:00:00Z", "2030-03-08T19:00:00Z"))
-        .await;
-    fx.insert(WORK, WORK, timed("Sat", "2030-03-09T18:00:00Z", "2030-03-09T19:00:00Z"))
-        .await;
-    fx.insert(WORK, WORK, timed("Mon", "2030-03-11T20:00:00Z", "2030-03-11T21:00:00Z"))
-        .await;
+    fx.insert(
+        ADA,
+        ADA,
+        timed("Fri", "2030-03-08T18:00:00Z", "2030-03-08T19:00:00Z"),
+    )
+    .await;
+    fx.insert(
+        WORK,
+        WORK,
+        timed("Sat", "2030-03-09T18:00:00Z", "2030-03-09T19:00:00Z"),
+    )
+    .await;
+    fx.insert(
+        WORK,
+        WORK,
+        timed("Mon", "2030-03-11T20:00:00Z", "2030-03-11T21:00:00Z"),
+    )
+    .await;
     fx.refresh().await;
     let window = |duration: i32| {
         json!({
@@ -627,11 +717,26 @@ async fn bad_windows_durations_zones_and_hours_name_their_field() {
         (json!({ "duration": 1441 }), "durationMinutes"),
         (json!({ "zone": "Mars/Olympus_Mons" }), "timeZone"),
         (json!({ "timeMax": min }), "timeMax"),
-        (json!({ "hours": { "start": "9am", "end": "17:00" } }), "workingHours.start"),
-        (json!({ "hours": { "start": "09:00", "end": "24:00" } }), "workingHours.end"),
-        (json!({ "hours": { "start": "17:00", "end": "09:00" } }), "workingHours.end"),
-        (json!({ "hours": { "start": "09:00", "end": "17:00", "weekdays": [0] } }), "workingHours.weekdays"),
-        (json!({ "hours": { "start": "09:00", "end": "17:00", "weekdays": [8] } }), "workingHours.weekdays"),
+        (
+            json!({ "hours": { "start": "9am", "end": "17:00" } }),
+            "workingHours.start",
+        ),
+        (
+            json!({ "hours": { "start": "09:00", "end": "24:00" } }),
+            "workingHours.end",
+        ),
+        (
+            json!({ "hours": { "start": "17:00", "end": "09:00" } }),
+            "workingHours.end",
+        ),
+        (
+            json!({ "hours": { "start": "09:00", "end": "17:00", "weekdays": [0] } }),
+            "workingHours.weekdays",
+        ),
+        (
+            json!({ "hours": { "start": "09:00", "end": "17:00", "weekdays": [8] } }),
+            "workingHours.weekdays",
+        ),
     ];
     for (change, name) in cases {
         let mut variables = json!({ "duration": 30, "timeMin": min, "timeMax": max });
@@ -659,8 +764,12 @@ async fn bad_windows_durations_zones_and_hours_name_their_field() {
 #[tokio::test]
 async fn another_users_calendar_behaves_as_a_missing_one() {
     let fx = Fixture::new().await;
-    fx.insert(ADA, ADA, timed("Mine", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"))
-        .await;
+    fx.insert(
+        ADA,
+        ADA,
+        timed("Mine", "2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z"),
+    )
+    .await;
     fx.refresh().await;
     let (min, max) = ("2030-01-07T00:00:00Z", "2030-01-08T00:00:00Z");
     let own = fx.id(ADA).to_owned();
@@ -678,15 +787,18 @@ async fn another_users_calendar_behaves_as_a_missing_one() {
     let missing = bob
         .graphql(FREE_BUSY, as_bob(vec![Uuid::now_v7().to_string()]))
         .await;
-    let malformed = bob
-        .graphql(FREE_BUSY, as_bob(vec!["not-an-id".to_owned()]))
-        .await;
+    let malformed = bob.graphql(FREE_BUSY, as_bob(vec!["not-an-id".to_owned()])).await;
     assert_eq!(error_code(&foreign), Some("NOT_FOUND"), "{foreign}");
     assert_eq!(foreign["errors"][0]["message"], missing["errors"][0]["message"]);
-    assert_eq!(foreign["errors"][0]["extensions"], missing["errors"][0]["extensions"]);
+    assert_eq!(
+        foreign["errors"][0]["extensions"],
+        missing["errors"][0]["extensions"]
+    );
     assert_eq!(error_code(&malformed), Some("NOT_FOUND"), "{malformed}");
     // Mixed with Ada's own calendar the foreign one still refuses the whole query.
-    let mixed = fx.free_busy_raw(min, max, Some(&[&own, &Uuid::now_v7().to_string()])).await;
+    let mixed = fx
+        .free_busy_raw(min, max, Some(&[&own, &Uuid::now_v7().to_string()]))
+        .await;
     assert_eq!(error_code(&mixed), Some("NOT_FOUND"), "{mixed}");
     // Bob sees nothing of Ada by default either, and cannot mark her calendar.
     let bobs = bob

@@ -56,7 +56,18 @@ fn clock_times_are_two_digit_hours_and_minutes() {
         NaiveTime::from_hms_opt(23, 59, 0).unwrap()
     );
     for raw in [
-        "", "9:00", "09:0", "24:00", "09:60", "09-00", "0900", "+9:00", "09:00:00", " 9:00", "٠٩:٠٠", "ab:cd",
+        "",
+        "9:00",
+        "09:0",
+        "24:00",
+        "09:60",
+        "09-00",
+        "0900",
+        "+9:00",
+        "09:00:00",
+        " 9:00",
+        "٠٩:٠٠",
+        "ab:cd",
     ] {
         assert_eq!(field_of(parse_clock("f", raw).unwrap_err()), "f", "{raw:?}");
     }
@@ -93,7 +104,10 @@ fn durations_and_zones_are_validated() {
     for minutes in [0, -5, 1441, i32::MAX] {
         assert_eq!(field_of(duration(minutes).unwrap_err()), "durationMinutes");
     }
-    assert_eq!(time_zone("America/Los_Angeles").unwrap(), Tz::America__Los_Angeles);
+    assert_eq!(
+        time_zone("America/Los_Angeles").unwrap(),
+        Tz::America__Los_Angeles
+    );
     for raw in ["", "Mars/Olympus", "+02:00"] {
         assert_eq!(field_of(time_zone(raw).unwrap_err()), "timeZone", "{raw:?}");
     }
@@ -412,5 +426,8 @@ fn grid_instants_stay_on_the_grid() {
         }
     }
     assert_eq!(cell_of(cell(17)), 17);
-    assert_eq!(NaiveDate::from_ymd_opt(2026, 3, 2).unwrap().weekday(), Weekday::Mon);
+    assert_eq!(
+        NaiveDate::from_ymd_opt(2026, 3, 2).unwrap().weekday(),
+        Weekday::Mon
+    );
 }
