@@ -609,9 +609,11 @@ async fn the_free_busy_setting_chooses_the_default_calendars() {
             )
         })
         .collect();
-    assert_eq!(marked[&side_id], true);
-    assert_eq!(marked[fx.id(ADA)], false);
-    assert_eq!(marked[fx.id(WORK)], true);
+    assert_eq!(
+        (marked[&side_id], marked[fx.id(ADA)], marked[fx.id(WORK)]),
+        (true, false, true),
+        "{marked:?}"
+    );
 }
 
 #[tokio::test]
