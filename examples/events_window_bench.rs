@@ -197,6 +197,7 @@ async fn seed_owner(db: &DatabaseConnection) -> anyhow::Result<(Uuid, calendars:
         background_color: Set(None),
         foreground_color: Set(None),
         color_id: Set(None),
+        include_in_free_busy: Set(None),
         events_sync_token: Set(None),
         last_full_sync_at: Set(None),
         last_synced_at: Set(None),

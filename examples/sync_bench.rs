@@ -366,6 +366,7 @@ async fn seed(state: &AppState, emulator: &GoogleHost) -> anyhow::Result<Uuid> {
             background_color: Set(None),
             foreground_color: Set(None),
             color_id: Set(None),
+            include_in_free_busy: Set(None),
             events_sync_token: Set(None),
             last_full_sync_at: Set(None),
             last_synced_at: Set(None),

@@ -6,9 +6,11 @@
 //! - [`recurrence`]: pure expansion of series;
 //! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`, the
 //!   query and the subscription;
+//! - [`free_busy`]: `freeBusy` and `freeSlots`, the busy time of the user's calendars and the gaps in it;
 //! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
 
 pub mod feed;
+pub mod free_busy;
 mod graphql;
 pub mod lookup;
 pub mod recurrence;

@@ -57,6 +57,13 @@ const INDEXES: &[&str] = &[
     "uq_sync_configs_source_calendar_id_destination_calendar_id",
 ];
 
+/// Columns added to existing tables by later migrations: (table, column).
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("jobs", "concurrency_key"),
+    ("events", "self_response_status"),
+    ("calendars", "include_in_free_busy"),
+];
+
 /// The secondary indexes in the database (not primary keys): (name, unique), sorted by name.
 async fn indexes(db: &DatabaseConnection) -> Vec<(String, bool)> {
     let backend = db.get_database_backend();
@@ -106,6 +113,14 @@ async fn assert_tables(db: &DatabaseConnection, present: bool) {
             present,
             "table {table} present should be {present}"
         );
+    }
+    if present {
+        for (table, column) in ADDED_COLUMNS {
+            assert!(
+                manager.has_column(*table, *column).await.unwrap(),
+                "column {table}.{column} present"
+            );
+        }
     }
 }
 

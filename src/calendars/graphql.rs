@@ -6,7 +6,7 @@ use crate::graphql::{
 use std::collections::HashMap;
 
 use async_graphql::{
-    Context, Enum, ID, Object, SimpleObject, Subscription,
+    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription,
     dataloader::{DataLoader, Loader},
 };
 use futures::{Stream, StreamExt as _};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     list::{self, CacheState, ListedCalendar},
-    service,
+    service::{self, CalendarSettings},
 };
 use crate::{entities::calendars, error::AppError, state::AppState};
 
@@ -38,6 +38,10 @@ pub struct Calendar {
     pub primary: bool,
     /// Colour of the calendar, `#rrggbb`.
     pub background_color: Option<String>,
+    /// Whether `freeBusy` and `freeSlots` count the calendar when no calendars are named. Primary
+    /// calendars count until the user says otherwise, other calendars once the user says so
+    /// (`updateCalendar`).
+    pub include_in_free_busy: bool,
     /// When the calendar's events were last listed from Google; null until the first listing finished.
     pub last_synced_at: Option<GqlDateTime>,
     /// How far Chronos' copy of the calendar's events is: `PENDING` while the first listing is queued or
@@ -74,6 +78,7 @@ impl From<ListedCalendar> for Calendar {
     fn from(listed: ListedCalendar) -> Self {
         let cache_status = listed.cache_state().into();
         let m = listed.calendar;
+        let include_in_free_busy = m.includes_in_free_busy();
         Self {
             id: ID(m.id.to_string()),
             account_id: ID(m.account_id.to_string()),
@@ -83,6 +88,7 @@ impl From<ListedCalendar> for Calendar {
             access_role: m.access_role,
             primary: m.is_primary,
             background_color: m.background_color,
+            include_in_free_busy,
             last_synced_at: m.last_synced_at.map(Into::into),
             cache_status,
             cached_at: m.last_synced_at.map(Into::into),
@@ -228,6 +234,13 @@ impl CalendarsQuery {
     }
 }
 
+/// The user's settings of a calendar; omitted (or null) fields stay as they are.
+#[derive(InputObject, Clone, Debug)]
+pub struct UpdateCalendarInput {
+    /// Whether `freeBusy` and `freeSlots` count the calendar when no calendars are named.
+    pub include_in_free_busy: Option<bool>,
+}
+
 #[derive(Default)]
 pub struct CalendarsSubscription;
 
@@ -271,5 +284,24 @@ impl CalendarsMutation {
         let account_id = parse_id(&account_id, "account")?;
         let rows = service::refresh_calendars(state, user_id, account_id).await?;
         Ok(rows.into_iter().map(Calendar::from).collect())
+    }
+
+    /// Changes the user's own settings of one of their calendars (nothing changes at Google) and returns
+    /// the calendar. Another user's calendar is NOT_FOUND.
+    async fn update_calendar(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCalendarInput,
+    ) -> async_graphql::Result<Calendar> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
+        let id = parse_id(&id, "calendar")?;
+        let settings = CalendarSettings {
+            include_in_free_busy: input.include_in_free_busy,
+        };
+        Ok(service::update_settings(state, user_id, id, settings)
+            .await?
+            .into())
     }
 }

@@ -278,6 +278,7 @@ async fn upsert_entry<C: ConnectionTrait>(
         background_color: Set(entry.background_color.as_deref().map(text::cleaned)),
         foreground_color: Set(entry.foreground_color.as_deref().map(text::cleaned)),
         color_id: Set(entry.color_id.as_deref().map(text::cleaned)),
+        include_in_free_busy: Set(None),
         events_sync_token: Set(None),
         last_full_sync_at: Set(None),
         last_synced_at: Set(None),

@@ -1,13 +1,14 @@
 //! The calendars domain's entry points, for resolvers, jobs and the CLI alike.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use chrono::Utc;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
 use uuid::Uuid;
 
 use super::{jobs, list, list::ListedCalendar};
 use crate::{
     accounts::service::find_owned,
-    entities::{enums::AccountStatus, google_accounts},
-    error::AppResult,
+    entities::{calendars, enums::AccountStatus, google_accounts},
+    error::{AppError, AppResult},
     state::AppState,
 };
 
@@ -44,4 +45,35 @@ pub async fn refresh_calendars(
     let account = find_owned(&state.db, user_id, account_id).await?;
     jobs::refresh_account_list(state, &account).await?;
     list::list_for_user(&state.db, user_id, Some(account_id)).await
+}
+
+/// The user's own settings of a calendar (Chronos keeps them; Google never sees them). `None`: unchanged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CalendarSettings {
+    pub include_in_free_busy: Option<bool>,
+}
+
+/// Changes the settings of the user's calendar `calendar_id` (another user's is NOT_FOUND) and returns
+/// the calendar.
+pub async fn update_settings(
+    state: &AppState,
+    user_id: Uuid,
+    calendar_id: Uuid,
+    settings: CalendarSettings,
+) -> AppResult<ListedCalendar> {
+    list::find_owned_calendar(&state.db, user_id, calendar_id).await?;
+    if let Some(include) = settings.include_in_free_busy {
+        calendars::Entity::update_many()
+            .col_expr(calendars::Column::IncludeInFreeBusy, Expr::value(include))
+            .col_expr(calendars::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(calendars::Column::Id.eq(calendar_id))
+            .exec(&state.db)
+            .await?;
+    }
+    list::listed_by(user_id)
+        .filter(calendars::Column::Id.eq(calendar_id))
+        .into_model::<ListedCalendar>()
+        .one(&state.db)
+        .await?
+        .ok_or(AppError::NotFound("calendar"))
 }

@@ -26,6 +26,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Whether free/busy counts the calendar when no calendars are named; null until the user chooses,
+    /// which means "only the account's primary calendar" (see [`Model::includes_in_free_busy`]).
+    pub include_in_free_busy: Option<bool>,
 }
 
 /// Sync configs reach a calendar twice (source and destination): see
@@ -49,3 +52,10 @@ impl Related<super::google_accounts::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// Whether free/busy counts the calendar by default: the user's choice, else primary calendars only.
+    pub fn includes_in_free_busy(&self) -> bool {
+        self.include_in_free_busy.unwrap_or(self.is_primary)
+    }
+}

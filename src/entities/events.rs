@@ -69,6 +69,9 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The user's answer to the invitation (`responseStatus` of Google's attendee marked `self`:
+    /// `needsAction`, `declined`, `tentative` or `accepted`); null when the user is not an attendee.
+    pub self_response_status: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 use crate::graphql::{
     ContextExt as _, change, list_complexity, parse_id, relay_connection,
     scalars::{Date, DateTime as GqlDateTime},
+    unpaged_complexity,
 };
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, Subscription};
 use futures::{Stream, StreamExt as _};
@@ -10,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     feed,
+    free_busy::{self, Interval, SlotQuery, WorkingHours},
     lookup::{self, EventRef, EventView},
     recurrence::EventTime as Time,
     validate,
@@ -317,6 +319,63 @@ pub struct UpdateEventInput {
     pub color_id: MaybeUndefined<String>,
 }
 
+/// A stretch of time in which the user is busy.
+#[derive(SimpleObject, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BusyInterval {
+    /// When it starts (inclusive).
+    pub start: GqlDateTime,
+    /// When it ends (exclusive).
+    pub end: GqlDateTime,
+}
+
+impl From<Interval> for BusyInterval {
+    fn from(interval: Interval) -> Self {
+        Self {
+            start: interval.start.into(),
+            end: interval.end.into(),
+        }
+    }
+}
+
+/// A free stretch of working hours: nothing busy overlaps it, and it is as long as it can be within its
+/// working day.
+#[derive(SimpleObject, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeSlot {
+    /// When it starts (inclusive).
+    pub start: GqlDateTime,
+    /// When it ends (exclusive).
+    pub end: GqlDateTime,
+}
+
+impl From<Interval> for TimeSlot {
+    fn from(interval: Interval) -> Self {
+        Self {
+            start: interval.start.into(),
+            end: interval.end.into(),
+        }
+    }
+}
+
+/// When the user works: the same local hours on each of the given weekdays.
+#[derive(InputObject, Clone, Debug)]
+pub struct WorkingHoursInput {
+    /// Local start of the working day, `"HH:MM"` (00:00 to 23:59).
+    pub start: String,
+    /// Local end of the working day, `"HH:MM"`, after `start` on the same day.
+    pub end: String,
+    /// ISO weekdays worked, 1 = Monday to 7 = Sunday; Monday to Friday when omitted.
+    pub weekdays: Option<Vec<i32>>,
+}
+
+/// What a `freeBusy` or `freeSlots` field costs: its intervals, and the series it may have to expand
+/// (as an `events` field).
+fn free_busy_complexity(child_complexity: usize) -> usize {
+    unpaged_complexity(FREE_BUSY_ITEMS, child_complexity).saturating_add(EXPANSION_COMPLEXITY)
+}
+
+/// The intervals a `freeBusy` or `freeSlots` answer is costed at.
+const FREE_BUSY_ITEMS: usize = 100;
+
 /// What an `events` field costs on top of its page: the series it may have to expand, which the document
 /// does not show (the work budget bounds the expansion itself when it runs). Caps a document at about ten
 /// `events` fields.
@@ -388,6 +447,70 @@ impl EventsQuery {
             page.has_previous_page,
             page.has_next_page,
         ))
+    }
+
+    /// When the user is busy between `timeMin` and `timeMax`: merged intervals (sorted, none overlapping or
+    /// touching another), cut to the window. Reads the calendars of `calendarIds` (an unknown id or
+    /// another user's is NOT_FOUND), else every calendar with `includeInFreeBusy`. Computed from the
+    /// local cache only, with series expanded as in `events`. Busy: confirmed and tentative events
+    /// (all-day ones from midnight to midnight in their calendar's zone); free: `transparent` events,
+    /// cancelled instances and invitations the user declined. A copy written by a sync config counts
+    /// only when the calendar it copies from is not read (the original counts once). The window spans at
+    /// most 367 days, as in `events`.
+    #[graphql(complexity = "free_busy_complexity(child_complexity)")]
+    async fn free_busy(
+        &self,
+        ctx: &Context<'_>,
+        time_min: GqlDateTime,
+        time_max: GqlDateTime,
+        calendar_ids: Option<Vec<ID>>,
+    ) -> async_graphql::Result<Vec<BusyInterval>> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
+        let calendar_ids = calendar_ids
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| parse_id(id, "calendar"))
+                    .collect::<AppResult<Vec<_>>>()
+            })
+            .transpose()?;
+        let window = free_busy::window(time_min.0, time_max.0)?;
+        let budget = ctx.work_budget()?;
+        let busy = free_busy::busy(&state.db, user_id, calendar_ids.as_deref(), window, budget).await?;
+        Ok(busy.into_iter().map(BusyInterval::from).collect())
+    }
+
+    /// Free slots of at least `durationMinutes` (1 to 1440) between `timeMin` and `timeMax`: the gaps in
+    /// the busy time of `freeBusy` (every calendar with `includeInFreeBusy`) within the working hours
+    /// (default 09:00 to 17:00, Monday to Friday), read in `timeZone` (an IANA zone; default the zone of
+    /// the user's primary calendar, else UTC). Each slot is a maximal free interval within one working
+    /// day's hours: a free stretch is not split into `durationMinutes` pieces, and one running past the
+    /// end of a working day ends there. Working hours keep their local times across DST changes. In
+    /// order; the window spans at most 367 days.
+    #[graphql(complexity = "free_busy_complexity(child_complexity)")]
+    async fn free_slots(
+        &self,
+        ctx: &Context<'_>,
+        duration_minutes: i32,
+        time_min: GqlDateTime,
+        time_max: GqlDateTime,
+        working_hours: Option<WorkingHoursInput>,
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Vec<TimeSlot>> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
+        let query = SlotQuery {
+            duration: free_busy::duration(duration_minutes)?,
+            window: free_busy::window(time_min.0, time_max.0)?,
+            hours: match working_hours {
+                Some(hours) => WorkingHours::parse(&hours.start, &hours.end, hours.weekdays.as_deref())?,
+                None => WorkingHours::default(),
+            },
+            time_zone: time_zone.as_deref().map(free_busy::time_zone).transpose()?,
+        };
+        let budget = ctx.work_budget()?;
+        let slots = free_busy::slots(&state.db, user_id, query, budget).await?;
+        Ok(slots.into_iter().map(TimeSlot::from).collect())
     }
 
     /// One event of the user (also an instance id). Null when it does not exist, was deleted, or is

@@ -924,7 +924,7 @@ fn local_midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
 
 /// A wall-clock time in `zone`. In a DST overlap the earlier instant; in a gap the time is read with the
 /// offset from before the gap (02:30 in a one-hour spring gap is 03:30), as the `rrule` crate does.
-fn localize(at: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+pub fn localize(at: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
     match zone.from_local_datetime(&at) {
         LocalResult::Single(local) | LocalResult::Ambiguous(local, _) => local.with_timezone(&Utc),
         LocalResult::None => {

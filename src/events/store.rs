@@ -757,11 +757,30 @@ fn live_model(
         google_updated: Set(event.updated_at()),
         extended_private: Set(json_map(properties.private)),
         extended_shared: Set(json_map(properties.shared)),
+        self_response_status: Set(self_response(event)),
         mirror_config_id: Set(mirror_config_id),
         deleted_at: Set(None),
         updated_at: Set(Utc::now()),
         ..Default::default()
     })
+}
+
+/// Google's answers to an invitation.
+const RESPONSES: [&str; 4] = ["needsAction", "declined", "tentative", "accepted"];
+
+/// The user's own answer to the invitation: the `responseStatus` of the attendee Google marks `self`
+/// (the calendar's owner), when it is one of Google's values. `None` when the user is not an attendee.
+fn self_response(event: &google::Event) -> Option<String> {
+    event
+        .attendees
+        .as_ref()?
+        .as_array()?
+        .iter()
+        .find(|attendee| attendee.get("self").and_then(serde_json::Value::as_bool) == Some(true))?
+        .get("responseStatus")?
+        .as_str()
+        .filter(|status| RESPONSES.contains(status))
+        .map(str::to_owned)
 }
 
 /// The columns that turn a row into a tombstone (texts and times are kept for the sync domain's
@@ -1001,6 +1020,30 @@ mod tests {
             ..google::Event::default()
         });
         assert_eq!(fields.end, fields.start);
+    }
+
+    #[test]
+    fn the_self_attendee_gives_the_response() {
+        let with = |attendees: serde_json::Value| google::Event {
+            attendees: Some(attendees),
+            ..google::Event::default()
+        };
+        let declined = with(serde_json::json!([
+            {"email": "boss@example.com", "responseStatus": "accepted", "organizer": true},
+            {"email": "me@example.com", "self": true, "responseStatus": "declined"},
+        ]));
+        assert_eq!(self_response(&declined).as_deref(), Some("declined"));
+        // Others' answers, a `self` that is not true, and values Google does not send are not the user's.
+        for attendees in [
+            serde_json::json!([{"email": "boss@example.com", "responseStatus": "declined"}]),
+            serde_json::json!([{"email": "me@example.com", "self": false, "responseStatus": "declined"}]),
+            serde_json::json!([{"email": "me@example.com", "self": true, "responseStatus": "maybe"}]),
+            serde_json::json!([{"email": "me@example.com", "self": true}]),
+            serde_json::json!({"email": "me@example.com", "self": true, "responseStatus": "declined"}),
+        ] {
+            assert_eq!(self_response(&with(attendees.clone())), None, "{attendees}");
+        }
+        assert_eq!(self_response(&google::Event::default()), None);
     }
 
     #[test]

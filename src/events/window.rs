@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     crypto::Cipher,
-    entities::{enums::EventStatus, events},
+    entities::{calendars, enums::EventStatus, events},
     error::{AppError, AppResult},
     work_budget::WorkBudget,
 };
@@ -111,42 +111,14 @@ pub async fn events_in_window<C: ConnectionTrait>(
 ) -> AppResult<WindowPage> {
     let after = query.after.map(Cursor::decode).transpose()?;
     let calendars = user_calendars(db, user_id, query.calendar_ids).await?;
-    let window = query.window;
-
-    let mut rows: Vec<events::Model> = Vec::new();
-    let mut candidates: Vec<Candidate> = Vec::new();
-    for calendar in &calendars {
-        let zone = calendar.time_zone.as_deref();
-        let first_row = rows.len();
-        rows.extend(window_select(calendar.id, window).all(db).await?);
-        let mut masters: Vec<(usize, Vec<String>)> = Vec::new();
-        for (index, row) in rows.iter().enumerate().skip(first_row) {
-            if let Some(lines) = store::row_recurrence(row)? {
-                masters.push((index, lines));
-                continue;
-            }
-            if row.status == EventStatus::Cancelled {
-                continue;
-            }
-            let (start, end, _) = store::row_times(row)?;
-            if recurrence::overlaps(&start, &end, zone, window) {
-                candidates.push(Candidate::stored(row, start.to_instant(zone), index));
-            }
-        }
-        let exceptions = exceptions_of(db, calendar.id, &masters, &rows).await?;
-        for (index, lines) in masters {
-            let master = &rows[index];
-            let replacing = exceptions
-                .get(&master.google_event_id)
-                .map_or(&[][..], Vec::as_slice);
-            budget.check_deadline()?;
-            for occurrence in instances(master, &lines, replacing, zone, window, budget)? {
-                let start = occurrence.start.to_instant(zone);
-                candidates.push(Candidate::instance(master.id, start, index, occurrence));
-            }
-            tokio::task::yield_now().await;
-        }
-    }
+    let Occupied { rows, found } = occupied(db, &calendars, query.window, budget).await?;
+    let mut candidates: Vec<Candidate> = found
+        .into_iter()
+        .map(|found| match found.occurrence {
+            Some(occurrence) => Candidate::instance(rows[found.row].id, found.start, found.row, occurrence),
+            None => Candidate::stored(&rows[found.row], found.start, found.row),
+        })
+        .collect();
 
     candidates.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
     let from = match &after {
@@ -177,6 +149,86 @@ pub async fn events_in_window<C: ConnectionTrait>(
         has_next_page,
         has_previous_page: after.is_some(),
     })
+}
+
+/// One thing that occupies time in a window: a stored event (a single event or a live exception) or an
+/// instance generated from a series master that no exception replaces.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Its row in [`Occupied::rows`]: the event's own, or the master's for a generated instance.
+    pub row: usize,
+    /// Its instants; all-day dates read in its calendar's zone (UTC if none), end exclusive.
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Set on generated instances.
+    pub occurrence: Option<Occurrence>,
+}
+
+/// What occupies a window in some calendars, read from the cache without decrypting anything.
+#[derive(Debug, Clone, Default)]
+pub struct Occupied {
+    pub rows: Vec<events::Model>,
+    /// In no particular order.
+    pub found: Vec<Found>,
+}
+
+/// Everything that occupies the window in `calendars` (which the caller has checked are the user's):
+/// live single events and exceptions that overlap it, and the instances of series expanded in it with
+/// their exceptions applied (cancelled instances are left out). Series expansion spends from `budget`,
+/// stopping with an error rather than expanding past it, and the task yields after each series so other
+/// requests on this worker keep going.
+pub async fn occupied<C: ConnectionTrait>(
+    db: &C,
+    calendars: &[calendars::Model],
+    window: Window,
+    budget: &WorkBudget,
+) -> AppResult<Occupied> {
+    let mut rows: Vec<events::Model> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
+    for calendar in calendars {
+        let zone = calendar.time_zone.as_deref();
+        let first_row = rows.len();
+        rows.extend(window_select(calendar.id, window).all(db).await?);
+        let mut masters: Vec<(usize, Vec<String>)> = Vec::new();
+        for (index, row) in rows.iter().enumerate().skip(first_row) {
+            if let Some(lines) = store::row_recurrence(row)? {
+                masters.push((index, lines));
+                continue;
+            }
+            if row.status == EventStatus::Cancelled {
+                continue;
+            }
+            let (start, end, _) = store::row_times(row)?;
+            let (start, end) = recurrence::to_instant_range(&start, &end, zone);
+            if window.overlaps_range(start, end) {
+                found.push(Found {
+                    row: index,
+                    start,
+                    end,
+                    occurrence: None,
+                });
+            }
+        }
+        let exceptions = exceptions_of(db, calendar.id, &masters, &rows).await?;
+        for (index, lines) in masters {
+            let master = &rows[index];
+            let replacing = exceptions
+                .get(&master.google_event_id)
+                .map_or(&[][..], Vec::as_slice);
+            budget.check_deadline()?;
+            for occurrence in instances(master, &lines, replacing, zone, window, budget)? {
+                let (start, end) = recurrence::to_instant_range(&occurrence.start, &occurrence.end, zone);
+                found.push(Found {
+                    row: index,
+                    start,
+                    end,
+                    occurrence: Some(occurrence),
+                });
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(Occupied { rows, found })
 }
 
 impl Candidate {

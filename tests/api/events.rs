@@ -1261,6 +1261,7 @@ async fn store_fixture(db: &sea_orm::DatabaseConnection) -> (Uuid, calendars::Mo
         background_color: Set(None),
         foreground_color: Set(None),
         color_id: Set(None),
+        include_in_free_busy: Set(None),
         events_sync_token: Set(None),
         last_full_sync_at: Set(None),
         last_synced_at: Set(None),

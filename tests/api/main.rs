@@ -8,6 +8,7 @@ mod connections;
 mod demo;
 mod events;
 mod foundation;
+mod free_busy;
 mod google;
 mod graphql_http;
 mod helpers;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::helpers::TestApp;
 
 const NESTED: &str = "query($min: DateTime!, $max: DateTime!) {
-  accounts { id calendars { id summary } }
+  accounts { id calendars { id summary includeInFreeBusy } }
   todoLists { id todos { id title } }
   syncConfigs { id source { id } destination { id } lastRun { id status } }
   events(timeMin: $min, timeMax: $max, first: 100) { edges { node { id calendar { id summary } } } }
@@ -13,7 +13,10 @@ const NESTED: &str = "query($min: DateTime!, $max: DateTime!) {
 
 /// Each nested path on its own, so a failure names the field that queries per row.
 const PARTS: [(&str, &str); 4] = [
-    ("accounts -> calendars", "{ accounts { id calendars { id } } }"),
+    (
+        "accounts -> calendars",
+        "{ accounts { id calendars { id includeInFreeBusy } } }",
+    ),
     ("todoLists -> todos", "{ todoLists { id todos { id } } }"),
     (
         "syncConfigs -> calendars",
@@ -28,6 +31,9 @@ const PARTS: [(&str, &str); 4] = [
 /// The window query reads one index range per selected calendar, so its cost follows the calendars asked
 /// for, never the events returned.
 const EVENTS: &str = "query($min: DateTime!, $max: DateTime!) { events(timeMin: $min, timeMax: $max, first: 100) { edges { node { id calendar { id } } } } }";
+
+/// Free/busy reads the same index ranges as the window query (and the sync configs of copies, once).
+const FREE_BUSY: &str = "query($min: DateTime!, $max: DateTime!) { freeBusy(timeMin: $min, timeMax: $max) { start end } freeSlots(durationMinutes: 30, timeMin: $min, timeMax: $max) { start end } }";
 
 fn window() -> Value {
     json!({ "min": "2030-01-01T00:00:00Z", "max": "2030-02-01T00:00:00Z" })
@@ -133,6 +139,7 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
         .expect("calendar");
     app.grow(1, 1).await;
     let (few_events, few) = app.statements_for(EVENTS, window()).await;
+    let (few_busy_statements, few_busy) = app.statements_for(FREE_BUSY, window()).await;
     let calendars = app.writable_calendars().await;
     app.create_events(&calendars, 6).await;
     let (many_events, many) = app.statements_for(EVENTS, window()).await;
@@ -140,6 +147,15 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
         many["events"]["edges"].as_array().map(Vec::len) > few["events"]["edges"].as_array().map(Vec::len)
     );
     assert_eq!(few_events, many_events, "events -> calendar queries per event");
+    let (many_busy_statements, many_busy) = app.statements_for(FREE_BUSY, window()).await;
+    assert!(
+        many_busy["freeBusy"].as_array().map(Vec::len) > few_busy["freeBusy"].as_array().map(Vec::len),
+        "{few_busy} {many_busy}"
+    );
+    assert_eq!(
+        few_busy_statements, many_busy_statements,
+        "freeBusy queries per event"
+    );
     let (_, small_data) = app.statements_for(NESTED, window()).await;
     let mut small_parts = Vec::new();
     for (_, query) in PARTS {
