@@ -2,7 +2,8 @@
 //! the accounts and leaves out transparent, cancelled and declined events; all-day events are busy from
 //! midnight in their calendar's zone; a copy written by a real sync run counts once with its original;
 //! the per-calendar setting chooses the default calendars; free slots keep local working hours across a
-//! DST change; another user's calendar behaves as a missing one.
+//! DST change; bad input names its field; another user's calendar behaves as a missing one; series
+//! expansion spends the request's work budget.
 //!
 //! Events are written at Google (the emulator's Calendar API), then brought into the cache by the
 //! calendars domain's refresh, run on a second Chronos instance sharing the test database, so each test
@@ -818,4 +819,44 @@ async fn another_users_calendar_behaves_as_a_missing_one() {
         fx.busy(min, max, None).await,
         vec![span("2030-01-07T09:00:00Z", "2030-01-07T10:00:00Z")]
     );
+}
+
+#[tokio::test]
+async fn series_expansion_spends_the_request_budget() {
+    let fx = Fixture::new().await;
+    // Six series of 10,000 instances a year each (the per-series cap): more than one request may expand.
+    for i in 0..6 {
+        fx.insert(
+            ADA,
+            ADA,
+            json!({
+                "summary": format!("tick {i}"),
+                "start": { "dateTime": "2029-06-01T00:00:00Z", "timeZone": "UTC" },
+                "end": { "dateTime": "2029-06-01T00:00:30Z", "timeZone": "UTC" },
+                "recurrence": ["RRULE:FREQ=MINUTELY"],
+            }),
+        )
+        .await;
+    }
+    fx.refresh().await;
+    // Positive control: a day of them is within the budget (the six series share their minutes).
+    let day = fx
+        .busy("2030-03-01T00:00:00Z", "2030-03-02T00:00:00Z", None)
+        .await;
+    assert_eq!(day.len(), 1440);
+    assert_eq!(day[1], span("2030-03-01T00:01:00Z", "2030-03-01T00:01:30Z"));
+    let year = fx
+        .free_busy_raw("2030-01-01T00:00:00Z", "2030-12-31T00:00:00Z", None)
+        .await;
+    assert_eq!(error_code(&year), Some("BAD_USER_INPUT"), "{year}");
+    let message = year["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("instances of recurring events"), "{year}");
+    let slots = fx
+        .app
+        .graphql(
+            FREE_SLOTS,
+            json!({ "duration": 30, "timeMin": "2030-01-01T00:00:00Z", "timeMax": "2030-12-31T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(error_code(&slots), Some("BAD_USER_INPUT"), "{slots}");
 }
