@@ -20,7 +20,7 @@ use chronos::{
     events::{
         recurrence::Window,
         store,
-        window::{WindowQuery, events_in_window, window_select},
+        window::{WindowQuery, events_in_window, window_selects},
     },
     google::{Event, EventDateTime},
     work_budget::WorkBudget,
@@ -261,22 +261,24 @@ async fn fill(
 
 async fn print_plan(db: &DatabaseConnection, calendar_id: Uuid, window: Window) -> anyhow::Result<()> {
     let backend = db.get_database_backend();
-    let query = window_select(calendar_id, window).build(backend);
-    let explain = match backend {
-        DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", query.sql),
-        _ => format!("EXPLAIN {}", query.sql),
-    };
-    let values = query.values.map(|v| v.0).unwrap_or_default();
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, explain, values))
-        .await?;
-    println!("plan of the window query:");
-    for row in rows {
-        let line = match backend {
-            DbBackend::Sqlite => row.try_get::<String>("", "detail")?,
-            _ => row.try_get::<String>("", "QUERY PLAN")?,
+    println!("plans of the window queries (short rows, long rows):");
+    for select in window_selects(&[calendar_id], window) {
+        let query = select.build(backend);
+        let explain = match backend {
+            DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", query.sql),
+            _ => format!("EXPLAIN {}", query.sql),
         };
-        println!("  {line}");
+        let values = query.values.map(|v| v.0).unwrap_or_default();
+        let rows = db
+            .query_all_raw(Statement::from_sql_and_values(backend, explain, values))
+            .await?;
+        for row in rows {
+            let line = match backend {
+                DbBackend::Sqlite => row.try_get::<String>("", "detail")?,
+                _ => row.try_get::<String>("", "QUERY PLAN")?,
+            };
+            println!("  {line}");
+        }
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ const TABLES: &[&str] = &[
 /// Every secondary index, by name: `uq_` ones are unique, `idx_` ones are not.
 const INDEXES: &[&str] = &[
     "idx_events_calendar_id_change_seq",
+    "idx_events_calendar_id_long_span_range_start",
     "idx_events_calendar_id_range_end",
     "idx_events_calendar_id_range_start",
     "idx_events_calendar_id_recurring_event_id",
@@ -62,6 +63,7 @@ const ADDED_COLUMNS: &[(&str, &str)] = &[
     ("jobs", "concurrency_key"),
     ("events", "self_response_status"),
     ("calendars", "include_in_free_busy"),
+    ("events", "long_span"),
 ];
 
 /// The secondary indexes in the database (not primary keys): (name, unique), sorted by name.

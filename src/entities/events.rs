@@ -8,6 +8,10 @@
 
 use sea_orm::entity::prelude::*;
 
+/// Rows whose range spans more than this are `long_span`; a short row overlapping a window starts at
+/// most this long before it.
+pub const LONG_SPAN: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
 use super::enums::EventStatus;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -72,6 +76,8 @@ pub struct Model {
     /// The user's answer to the invitation (`responseStatus` of Google's attendee marked `self`:
     /// `needsAction`, `declined`, `tentative` or `accepted`); null when the user is not an attendee.
     pub self_response_status: Option<String>,
+    /// The range spans more than [`LONG_SPAN`]: window queries read such rows apart from the short ones.
+    pub long_span: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

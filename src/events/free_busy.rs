@@ -23,11 +23,12 @@ use uuid::Uuid;
 use super::{
     lookup::user_calendars,
     recurrence::{Window, localize},
+    store::TimedRow,
     validate,
     window::{self, Occupied},
 };
 use crate::{
-    entities::{calendars, enums::EventStatus, events, google_accounts, sync_configs},
+    entities::{calendars, enums::EventStatus, google_accounts, sync_configs},
     error::{AppError, AppResult},
     work_budget::WorkBudget,
 };
@@ -209,7 +210,7 @@ pub fn free_slots(busy: &[Interval], blocks: &[Interval], duration: TimeDelta) -
 
 /// Whether an event makes its time busy: confirmed or tentative, opaque (the default), and not an
 /// invitation the user declined. For an instance of a series this is asked of its master.
-pub fn shows_busy(row: &events::Model) -> bool {
+pub fn shows_busy(row: &TimedRow) -> bool {
     row.status != EventStatus::Cancelled
         && row.transparency.as_deref() != Some("transparent")
         && row.self_response_status.as_deref() != Some("declined")
@@ -218,11 +219,7 @@ pub fn shows_busy(row: &events::Model) -> bool {
 /// Whether `row` is a copy written by one of the user's sync configs (`configs`: id -> the two
 /// calendars it joins) whose original lives in one of the `selected` calendars: the calendar on the
 /// config's other side.
-fn copies_selected(
-    row: &events::Model,
-    configs: &HashMap<Uuid, (Uuid, Uuid)>,
-    selected: &HashSet<Uuid>,
-) -> bool {
+fn copies_selected(row: &TimedRow, configs: &HashMap<Uuid, (Uuid, Uuid)>, selected: &HashSet<Uuid>) -> bool {
     let Some((source, destination)) = row.mirror_config_id.and_then(|id| configs.get(&id)) else {
         return false;
     };
@@ -301,7 +298,7 @@ pub async fn busy<C: ConnectionTrait>(
 async fn mirror_configs<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    rows: &[events::Model],
+    rows: &[TimedRow],
 ) -> AppResult<HashMap<Uuid, (Uuid, Uuid)>> {
     let named: HashSet<Uuid> = rows.iter().filter_map(|row| row.mirror_config_id).collect();
     if named.is_empty() {

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait,
-    DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, TransactionSession, TransactionTrait,
+    DatabaseConnection, DerivePartialModel, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -228,30 +229,118 @@ pub fn decode(cipher: &Cipher, user_id: Uuid, row: &events::Model) -> AppResult<
 
 /// The times of a row without decrypting anything: start, end and (on exceptions) original start.
 pub fn row_times(row: &events::Model) -> AppResult<(EventTime, EventTime, Option<EventTime>)> {
-    let start = from_columns(row.start_date, row.start_date_time, row.start_time_zone.clone())
-        .ok_or_else(|| corrupt(row.id, "start"))?;
-    let end = from_columns(row.end_date, row.end_date_time, row.end_time_zone.clone())
-        .ok_or_else(|| corrupt(row.id, "end"))?;
-    let original_start = from_columns(
-        row.original_start_date,
-        row.original_start_date_time,
-        row.original_start_time_zone.clone(),
-    );
+    times_of(
+        row.id,
+        (row.start_date, row.start_date_time, row.start_time_zone.clone()),
+        (row.end_date, row.end_date_time, row.end_time_zone.clone()),
+        (
+            row.original_start_date,
+            row.original_start_date_time,
+            row.original_start_time_zone.clone(),
+        ),
+    )
+}
+
+/// [`row_times`] of a narrow row.
+pub fn timed_row_times(row: &TimedRow) -> AppResult<(EventTime, EventTime, Option<EventTime>)> {
+    times_of(
+        row.id,
+        (row.start_date, row.start_date_time, row.start_time_zone.clone()),
+        (row.end_date, row.end_date_time, row.end_time_zone.clone()),
+        (
+            row.original_start_date,
+            row.original_start_date_time,
+            row.original_start_time_zone.clone(),
+        ),
+    )
+}
+
+fn times_of(
+    id: Uuid,
+    start: TimeColumns,
+    end: TimeColumns,
+    original_start: TimeColumns,
+) -> AppResult<(EventTime, EventTime, Option<EventTime>)> {
+    let start = from_columns(start.0, start.1, start.2).ok_or_else(|| corrupt(id, "start"))?;
+    let end = from_columns(end.0, end.1, end.2).ok_or_else(|| corrupt(id, "end"))?;
+    let original_start = from_columns(original_start.0, original_start.1, original_start.2);
     Ok((start, end, original_start))
 }
 
 /// The recurrence lines of a series master (`None` on every other row).
 pub fn row_recurrence(row: &events::Model) -> AppResult<Option<Vec<String>>> {
-    if row.recurring_event_id.is_some() {
+    recurrence_of(row.id, row.recurring_event_id.as_deref(), row.recurrence.as_ref())
+}
+
+/// [`row_recurrence`] of a narrow row.
+pub fn timed_row_recurrence(row: &TimedRow) -> AppResult<Option<Vec<String>>> {
+    recurrence_of(row.id, row.recurring_event_id.as_deref(), row.recurrence.as_ref())
+}
+
+fn recurrence_of(
+    id: Uuid,
+    recurring_event_id: Option<&str>,
+    recurrence: Option<&serde_json::Value>,
+) -> AppResult<Option<Vec<String>>> {
+    if recurring_event_id.is_some() {
         return Ok(None);
     }
-    let lines = row
-        .recurrence
-        .as_ref()
+    let lines = recurrence
         .map(|json| serde_json::from_value::<Vec<String>>(json.clone()))
         .transpose()
-        .map_err(|_| corrupt(row.id, "recurrence"))?;
+        .map_err(|_| corrupt(id, "recurrence"))?;
     Ok(lines.filter(|lines| !lines.is_empty()))
+}
+
+/// The columns of an event row that place it in time and say whether it makes time busy, without the
+/// encrypted texts: what window queries read of every row they consider (the full row is read for the
+/// page alone).
+#[derive(Debug, Clone, PartialEq, Eq, DerivePartialModel)]
+#[sea_orm(entity = "events::Entity", from_query_result)]
+pub struct TimedRow {
+    pub id: Uuid,
+    pub calendar_id: Uuid,
+    pub google_event_id: String,
+    pub start_date: Option<NaiveDate>,
+    pub start_date_time: Option<DateTime<Utc>>,
+    pub start_time_zone: Option<String>,
+    pub end_date: Option<NaiveDate>,
+    pub end_date_time: Option<DateTime<Utc>>,
+    pub end_time_zone: Option<String>,
+    pub recurrence: Option<serde_json::Value>,
+    pub recurring_event_id: Option<String>,
+    pub original_start_date: Option<NaiveDate>,
+    pub original_start_date_time: Option<DateTime<Utc>>,
+    pub original_start_time_zone: Option<String>,
+    pub status: EventStatus,
+    pub transparency: Option<String>,
+    pub self_response_status: Option<String>,
+    pub mirror_config_id: Option<Uuid>,
+}
+
+impl From<&events::Model> for TimedRow {
+    fn from(row: &events::Model) -> Self {
+        Self {
+            id: row.id,
+            calendar_id: row.calendar_id,
+            google_event_id: row.google_event_id.clone(),
+            start_date: row.start_date,
+            start_date_time: row.start_date_time,
+            start_time_zone: row.start_time_zone.clone(),
+            end_date: row.end_date,
+            end_date_time: row.end_date_time,
+            end_time_zone: row.end_time_zone.clone(),
+            recurrence: row.recurrence.clone(),
+            recurring_event_id: row.recurring_event_id.clone(),
+            original_start_date: row.original_start_date,
+            original_start_date_time: row.original_start_date_time,
+            original_start_time_zone: row.original_start_time_zone.clone(),
+            status: row.status,
+            transparency: row.transparency.clone(),
+            self_response_status: row.self_response_status.clone(),
+            mirror_config_id: row.mirror_config_id,
+        }
+    }
 }
 
 fn corrupt(id: Uuid, column: &str) -> AppError {
@@ -743,6 +832,7 @@ fn live_model(
         all_day: Set(fields.all_day),
         range_start: Set(fields.range_start),
         range_end: Set(fields.range_end),
+        long_span: Set(fields.range_end - fields.range_start > events::LONG_SPAN),
         recurrence: Set(fields.recurrence.as_ref().map(|lines| serde_json::json!(lines))),
         recurring_event_id: Set(fields.recurring_event_id.clone()),
         original_start_date: Set(original_start_date),

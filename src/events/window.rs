@@ -1,10 +1,12 @@
 //! The `events` query: what occupies a time window in the user's calendars, read from the cache only.
 //!
-//! Per calendar, the rows whose stored range overlaps the window come from the
-//! `(calendar_id, range_start, range_end)` index ([`window_select`]); exact overlap is then checked here,
-//! all-day dates in the calendar's zone. Series masters are expanded into their instances in the window
+//! The rows whose stored range overlaps the window come from two narrow ranges of the
+//! `(calendar_id, long_span, range_start)` index ([`window_selects`]), read without their encrypted
+//! texts; exact overlap is then checked here, all-day dates in the calendar's zone. Series masters are expanded into their instances in the window
 //! and their exceptions applied (moved instances appear once, at their new time; cancelled ones not at
-//! all). The result is ordered by start instant, then id, and paginated with opaque cursors.
+//! all). The result is ordered by start instant, then id, and paginated with opaque cursors; only the
+//! page's rows (and the masters of its instances) are then read in full and decrypted, so a page costs
+//! its size, not the window's.
 
 use std::collections::{HashMap, hash_map::Entry};
 
@@ -16,7 +18,7 @@ use uuid::Uuid;
 use super::{
     lookup::{EventRef, EventView, user_calendars},
     recurrence::{self, EventTime, Exception, Instance, Occurrence, Series, Window},
-    store,
+    store::{self, TimedRow},
 };
 use crate::{
     crypto::Cipher,
@@ -60,14 +62,24 @@ pub fn page_size(first: Option<i32>, default: usize, max: usize) -> AppResult<us
         .ok_or_else(|| AppError::bad_input("first", format!("must be between 1 and {max}")))
 }
 
-/// The rows of one calendar whose stored range overlaps the window: the query the
-/// `(calendar_id, range_start, range_end)` index answers.
-pub fn window_select(calendar_id: Uuid, window: Window) -> Select<events::Entity> {
-    events::Entity::find()
-        .filter(events::Column::CalendarId.eq(calendar_id))
-        .filter(events::Column::RangeStart.lt(window.time_max))
-        .filter(events::Column::RangeEnd.gt(window.time_min))
-        .filter(events::Column::DeletedAt.is_null())
+/// The rows of `calendar_ids` whose stored range overlaps the window, as two queries that each read one
+/// narrow range of the `(calendar_id, long_span, range_start)` index: the short rows starting at most
+/// [`events::LONG_SPAN`] before the window (a short row that overlaps it cannot start earlier), and the
+/// long ones (series masters, long events: few). A week in mid-history reads that week's rows, not the
+/// half of the history on one side of it.
+pub fn window_selects(calendar_ids: &[Uuid], window: Window) -> [Select<events::Entity>; 2] {
+    let overlapping = |long_span: bool| {
+        events::Entity::find()
+            .filter(events::Column::CalendarId.is_in(calendar_ids.iter().copied()))
+            .filter(events::Column::LongSpan.eq(long_span))
+            .filter(events::Column::RangeStart.lt(window.time_max))
+            .filter(events::Column::RangeEnd.gt(window.time_min))
+            .filter(events::Column::DeletedAt.is_null())
+    };
+    [
+        overlapping(false).filter(events::Column::RangeStart.gte(window.time_min - events::LONG_SPAN)),
+        overlapping(true),
+    ]
 }
 
 /// One page of a window.
@@ -126,13 +138,33 @@ pub async fn events_in_window<C: ConnectionTrait>(
         None => 0,
     };
     let has_next_page = candidates.len() > from + query.first;
-    let mut decoded: HashMap<usize, store::StoredEvent> = HashMap::new();
+    let page: Vec<Candidate> = candidates.into_iter().skip(from).take(query.first).collect();
+    // The full rows (texts to decrypt) of this page alone: its events, and the masters of its instances.
+    let mut ids: Vec<Uuid> = page.iter().map(|candidate| rows[candidate.row].id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut full: HashMap<Uuid, events::Model> = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(MASTERS_PER_QUERY) {
+        let read = events::Entity::find()
+            .filter(events::Column::Id.is_in(chunk.iter().copied()))
+            .all(db)
+            .await?;
+        full.extend(read.into_iter().map(|row| (row.id, row)));
+    }
+    let mut decoded: HashMap<Uuid, store::StoredEvent> = HashMap::new();
     let mut edges = Vec::new();
-    for candidate in candidates.into_iter().skip(from).take(query.first) {
+    for candidate in page {
+        let id = rows[candidate.row].id;
         // A series' rows are decrypted once for all its instances on the page.
-        let event = match decoded.entry(candidate.row) {
+        let event = match decoded.entry(id) {
             Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(store::decode(cipher, user_id, &rows[candidate.row])?),
+            Entry::Vacant(entry) => {
+                // Gone with its calendar since the narrow read.
+                let Some(row) = full.get(&id) else {
+                    continue;
+                };
+                entry.insert(store::decode(cipher, user_id, row)?)
+            }
         };
         let view = match candidate.occurrence {
             Some(occurrence) => EventView::instance(event, occurrence),
@@ -167,7 +199,8 @@ pub struct Found {
 /// What occupies a window in some calendars, read from the cache without decrypting anything.
 #[derive(Debug, Clone, Default)]
 pub struct Occupied {
-    pub rows: Vec<events::Model>,
+    /// The narrow rows (no texts) of the events and masters found.
+    pub rows: Vec<TimedRow>,
     /// In no particular order.
     pub found: Vec<Found>,
 }
@@ -183,56 +216,61 @@ pub async fn occupied<C: ConnectionTrait>(
     window: Window,
     budget: &WorkBudget,
 ) -> AppResult<Occupied> {
-    let mut rows: Vec<events::Model> = Vec::new();
+    let ids: Vec<Uuid> = calendars.iter().map(|calendar| calendar.id).collect();
+    let mut rows: Vec<TimedRow> = Vec::new();
+    for select in window_selects(&ids, window) {
+        rows.extend(select.into_partial_model::<TimedRow>().all(db).await?);
+    }
+    let zones: HashMap<Uuid, Option<&str>> = calendars
+        .iter()
+        .map(|calendar| (calendar.id, calendar.time_zone.as_deref()))
+        .collect();
+    let zone_of = |row: &TimedRow| zones.get(&row.calendar_id).copied().flatten();
     let mut found: Vec<Found> = Vec::new();
-    for calendar in calendars {
-        let zone = calendar.time_zone.as_deref();
-        let first_row = rows.len();
-        rows.extend(window_select(calendar.id, window).all(db).await?);
-        let mut masters: Vec<(usize, Vec<String>)> = Vec::new();
-        for (index, row) in rows.iter().enumerate().skip(first_row) {
-            if let Some(lines) = store::row_recurrence(row)? {
-                masters.push((index, lines));
-                continue;
-            }
-            if row.status == EventStatus::Cancelled {
-                continue;
-            }
-            let (start, end, _) = store::row_times(row)?;
-            let (start, end) = recurrence::to_instant_range(&start, &end, zone);
-            if window.overlaps_range(start, end) {
-                found.push(Found {
-                    row: index,
-                    start,
-                    end,
-                    occurrence: None,
-                });
-            }
+    let mut masters: Vec<(usize, Vec<String>)> = Vec::new();
+    for (index, row) in rows.iter().enumerate() {
+        if let Some(lines) = store::timed_row_recurrence(row)? {
+            masters.push((index, lines));
+            continue;
         }
-        let exceptions = exceptions_of(db, calendar.id, &masters, &rows).await?;
-        for (index, lines) in masters {
-            let master = &rows[index];
-            let replacing = exceptions
-                .get(&master.google_event_id)
-                .map_or(&[][..], Vec::as_slice);
-            budget.check_deadline()?;
-            for occurrence in instances(master, &lines, replacing, zone, window, budget)? {
-                let (start, end) = recurrence::to_instant_range(&occurrence.start, &occurrence.end, zone);
-                found.push(Found {
-                    row: index,
-                    start,
-                    end,
-                    occurrence: Some(occurrence),
-                });
-            }
-            tokio::task::yield_now().await;
+        if row.status == EventStatus::Cancelled {
+            continue;
         }
+        let (start, end, _) = store::timed_row_times(row)?;
+        let (start, end) = recurrence::to_instant_range(&start, &end, zone_of(row));
+        if window.overlaps_range(start, end) {
+            found.push(Found {
+                row: index,
+                start,
+                end,
+                occurrence: None,
+            });
+        }
+    }
+    let exceptions = exceptions_of(db, &masters, &rows).await?;
+    for (index, lines) in masters {
+        let master = &rows[index];
+        let zone = zone_of(master);
+        let replacing = exceptions
+            .get(&(master.calendar_id, master.google_event_id.clone()))
+            .map_or(&[][..], Vec::as_slice);
+        budget.check_deadline()?;
+        for occurrence in instances(master, &lines, replacing, zone, window, budget)? {
+            let (start, end) = recurrence::to_instant_range(&occurrence.start, &occurrence.end, zone);
+            found.push(Found {
+                row: index,
+                start,
+                end,
+                occurrence: Some(occurrence),
+            });
+        }
+        tokio::task::yield_now().await;
     }
     Ok(Occupied { rows, found })
 }
 
 impl Candidate {
-    fn stored(row: &events::Model, start: DateTime<Utc>, index: usize) -> Self {
+    fn stored(row: &TimedRow, start: DateTime<Utc>, index: usize) -> Self {
         Self {
             start,
             key: EventRef::Stored(row.id).to_string(),
@@ -258,31 +296,35 @@ impl Candidate {
 /// An exception's original start, and its own times unless it is cancelled.
 type StoredException = (EventTime, Option<(EventTime, EventTime)>);
 
-/// The live exceptions of the masters, by the master's Google id.
+/// The live exceptions of the masters, by the master's calendar and Google id (narrow rows).
 async fn exceptions_of<C: ConnectionTrait>(
     db: &C,
-    calendar_id: Uuid,
     masters: &[(usize, Vec<String>)],
-    rows: &[events::Model],
-) -> AppResult<HashMap<String, Vec<StoredException>>> {
-    let mut by_master: HashMap<String, Vec<StoredException>> = HashMap::new();
+    rows: &[TimedRow],
+) -> AppResult<HashMap<(Uuid, String), Vec<StoredException>>> {
+    let mut by_master: HashMap<(Uuid, String), Vec<StoredException>> = HashMap::new();
     for chunk in masters.chunks(MASTERS_PER_QUERY) {
+        let calendar_ids: Vec<Uuid> = chunk.iter().map(|(index, _)| rows[*index].calendar_id).collect();
         let google_ids = chunk
             .iter()
             .map(|(index, _)| rows[*index].google_event_id.clone());
         let exceptions = events::Entity::find()
-            .filter(events::Column::CalendarId.eq(calendar_id))
+            .filter(events::Column::CalendarId.is_in(calendar_ids))
             .filter(events::Column::RecurringEventId.is_in(google_ids))
             .filter(events::Column::DeletedAt.is_null())
+            .into_partial_model::<TimedRow>()
             .all(db)
             .await?;
         for exception in exceptions {
-            let (start, end, original) = store::row_times(&exception)?;
+            let (start, end, original) = store::timed_row_times(&exception)?;
             let (Some(original), Some(master)) = (original, exception.recurring_event_id) else {
                 continue;
             };
             let replacement = (exception.status != EventStatus::Cancelled).then_some((start, end));
-            by_master.entry(master).or_default().push((original, replacement));
+            by_master
+                .entry((exception.calendar_id, master))
+                .or_default()
+                .push((original, replacement));
         }
     }
     Ok(by_master)
@@ -292,14 +334,14 @@ async fn exceptions_of<C: ConnectionTrait>(
 /// themselves are rows of the window query). A series whose rules cannot be expanded shows its first
 /// occurrence only, with a warning in the log.
 fn instances(
-    master: &events::Model,
+    master: &TimedRow,
     lines: &[String],
     exceptions: &[StoredException],
     zone: Option<&str>,
     window: Window,
     budget: &WorkBudget,
 ) -> AppResult<Vec<Occurrence>> {
-    let (start, end, _) = store::row_times(master)?;
+    let (start, end, _) = store::timed_row_times(master)?;
     let series = Series {
         start: &start,
         end: &end,

@@ -2,6 +2,7 @@ use chrono::{NaiveDate, Timelike as _};
 use proptest::prelude::*;
 
 use super::*;
+use crate::entities::events;
 
 fn at(raw: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(raw).unwrap().with_timezone(&Utc)
@@ -214,9 +215,9 @@ fn slots_are_the_long_enough_gaps_of_each_block() {
     assert!(free_slots(&[], &blocks, TimeDelta::minutes(481)).is_empty());
 }
 
-fn row(calendar_id: Uuid) -> events::Model {
+fn row(calendar_id: Uuid) -> TimedRow {
     let now = at("2026-03-02T09:00:00Z");
-    events::Model {
+    TimedRow::from(&events::Model {
         id: Uuid::now_v7(),
         calendar_id,
         google_event_id: "e1".into(),
@@ -233,6 +234,7 @@ fn row(calendar_id: Uuid) -> events::Model {
         all_day: false,
         range_start: now,
         range_end: now + TimeDelta::hours(1),
+        long_span: false,
         recurrence: None,
         recurring_event_id: None,
         original_start_date: None,
@@ -253,14 +255,14 @@ fn row(calendar_id: Uuid) -> events::Model {
         deleted_at: None,
         created_at: now,
         updated_at: now,
-    }
+    })
 }
 
 #[test]
 fn transparent_cancelled_and_declined_events_are_free() {
     let calendar = Uuid::now_v7();
     assert!(shows_busy(&row(calendar)));
-    let with = |change: fn(&mut events::Model)| {
+    let with = |change: fn(&mut TimedRow)| {
         let mut row = row(calendar);
         change(&mut row);
         shows_busy(&row)
