@@ -17,6 +17,8 @@
 //! series expand on dates, which have no zone; only turning a date into instants uses the calendar's zone
 //! (UTC if none). End dates are exclusive, as at Google.
 
+pub mod split;
+
 use std::collections::{BTreeSet, HashSet};
 use std::str::FromStr;
 
