@@ -924,6 +924,11 @@ fn local_midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
     localize(date.and_time(NaiveTime::MIN), zone)
 }
 
+/// A wall-clock time in `zone`, read as [`localize`] reads it (the rules' own reading).
+pub fn local_instant(at: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    localize(at, zone)
+}
+
 /// A wall-clock time in `zone`. In a DST overlap the earlier instant; in a gap the time is read with the
 /// offset from before the gap (02:30 in a one-hour spring gap is 03:30), as the `rrule` crate does.
 fn localize(at: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
