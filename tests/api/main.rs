@@ -17,6 +17,7 @@ mod landing;
 mod load;
 mod n_plus_one;
 mod quotas;
+mod recurring_edits;
 mod security;
 mod socket_sessions;
 mod sync_configs;

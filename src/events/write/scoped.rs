@@ -140,7 +140,7 @@ pub async fn update(
     patch: EventPatch,
     scope: Option<Scope>,
 ) -> AppResult<EventView> {
-    let Some(scope) = scope.filter(|s| *s != Scope::This) else {
+    let Some(scope) = scope else {
         return super::update(state, user_id, id, patch).await;
     };
     match find(state, user_id, id).await? {
@@ -154,6 +154,9 @@ pub async fn update(
             original,
             regular_end,
         } => {
+            if scope == Scope::This {
+                return super::update(state, user_id, id, patch).await;
+            }
             validate::writable("id", &calendar.access_role)?;
             if scope == Scope::All {
                 return update_series(state, user_id, &master, &original, &regular_end, patch).await;
@@ -171,7 +174,7 @@ pub async fn update(
 
 /// `deleteEvent` with a scope (`None`: THIS).
 pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef, scope: Option<Scope>) -> AppResult<()> {
-    let Some(scope) = scope.filter(|s| *s != Scope::This) else {
+    let Some(scope) = scope else {
         return super::delete(state, user_id, id).await;
     };
     match find(state, user_id, id).await? {
@@ -185,6 +188,9 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef, scope: Option
             original,
             ..
         } => {
+            if scope == Scope::This {
+                return super::delete(state, user_id, id).await;
+            }
             validate::writable("id", &calendar.access_role)?;
             let master_id = EventRef::Stored(master.id);
             if scope == Scope::All {
