@@ -50,8 +50,8 @@ enum Found {
     Whole { is_master: bool },
     /// An instance (generated or an exception) of the series `master`.
     Instance {
-        master: events::Model,
-        calendar: calendars::Model,
+        master: Box<events::Model>,
+        calendar: Box<calendars::Model>,
         /// The instance's original start, and its start and end without its own changes.
         original: EventTime,
         regular_end: EventTime,
@@ -68,8 +68,8 @@ async fn find(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<Found>
             calendar,
             occurrence,
         } => Ok(Found::Instance {
-            master,
-            calendar,
+            master: Box::new(master),
+            calendar: Box::new(calendar),
             original: occurrence.original_start,
             regular_end: occurrence.end,
         }),
@@ -84,8 +84,8 @@ async fn find(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<Found>
             };
             let regular_end = regular_end(&master, &original)?;
             Ok(Found::Instance {
-                master,
-                calendar,
+                master: Box::new(master),
+                calendar: Box::new(calendar),
                 original,
                 regular_end,
             })
@@ -543,5 +543,88 @@ fn apply_settings(body: &mut google::Event, changes: &Map<String, Value>) {
             "colorId" => body.color_id = text(value),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, Utc};
+
+    use super::*;
+
+    fn timed(raw: &str, zone: Option<&str>) -> EventTime {
+        EventTime::DateTime {
+            instant: chrono::DateTime::parse_from_rfc3339(raw)
+                .unwrap()
+                .with_timezone(&Utc),
+            time_zone: zone.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn scopes_fit_single_events_and_masters_only_as_a_whole() {
+        let field = |result: AppResult<()>| match result {
+            Err(AppError::BadUserInput { field, .. }) => Some(field),
+            _ => None,
+        };
+        assert_eq!(field(whole_only(Scope::This, false)), None);
+        assert_eq!(field(whole_only(Scope::All, false)), None);
+        assert_eq!(
+            field(whole_only(Scope::ThisAndFollowing, false)).as_deref(),
+            Some("scope")
+        );
+        assert_eq!(field(whole_only(Scope::All, true)), None);
+        assert_eq!(field(whole_only(Scope::This, true)).as_deref(), Some("scope"));
+        assert_eq!(
+            field(whole_only(Scope::ThisAndFollowing, true)).as_deref(),
+            Some("scope")
+        );
+    }
+
+    #[test]
+    fn all_from_an_instance_moves_the_series_start_in_local_time() {
+        let zone = Some("America/New_York");
+        // The series starts in winter (EST); the instance moved an hour later is in summer (EDT).
+        let master = timed("2027-02-15T14:00:00Z", zone);
+        let from = timed("2027-03-15T13:00:00Z", zone);
+        let to = timed("2027-03-15T14:00:00Z", zone);
+        assert_eq!(
+            moved_like(&master, &from, &to).unwrap(),
+            timed("2027-02-15T15:00:00Z", zone)
+        );
+        let date = |d: u32| EventTime::Date(NaiveDate::from_ymd_opt(2027, 3, d).unwrap());
+        assert_eq!(moved_like(&date(1), &date(15), &date(17)).unwrap(), date(3));
+        assert!(matches!(
+            moved_like(&master, &from, &date(15)),
+            Err(AppError::BadUserInput { field, .. }) if field == "start"
+        ));
+    }
+
+    #[test]
+    fn the_new_series_drops_mirror_markers_and_takes_the_changed_settings() {
+        let private = [
+            ("chronosMirrorConfig".to_owned(), "c".to_owned()),
+            ("chronosMirrorOrigin".to_owned(), "o".to_owned()),
+            ("mine".to_owned(), "1".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let properties = extended_properties(private, Default::default()).unwrap();
+        assert_eq!(properties.private.keys().collect::<Vec<_>>(), ["mine"]);
+        assert!(extended_properties(Default::default(), Default::default()).is_none());
+
+        let mut body = google::Event {
+            summary: Some("Weekly".into()),
+            location: Some("Room 1".into()),
+            ..google::Event::default()
+        };
+        let mut changes = Map::new();
+        changes.insert("summary".into(), json!("Renamed"));
+        changes.insert("location".into(), Value::Null);
+        changes.insert("start".into(), json!({ "date": "2027-03-15" }));
+        apply_settings(&mut body, &changes);
+        assert_eq!(body.summary.as_deref(), Some("Renamed"));
+        assert_eq!(body.location, None);
+        assert_eq!(body.start, None);
     }
 }
