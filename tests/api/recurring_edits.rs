@@ -619,3 +619,119 @@ async fn a_mirrored_series_follows_a_split_in_one_sync_run() {
         "{run:?}"
     );
 }
+
+#[tokio::test]
+async fn a_split_can_give_the_following_instances_another_time_of_day() {
+    let kind = Kind::TimedUntil;
+    let world = World::new().await;
+    let series = world.create_series(kind, &world.source_calendar).await;
+    let master = series["id"].as_str().expect("id");
+    world.add_exceptions(kind, master).await;
+    // From the fifth instance on: 10:30 to 11:00 local (the first of them in daylight time).
+    let start = nine(day(4)) + TimeDelta::minutes(90);
+    let body = world
+        .update_in_scope(
+            &instance(kind, master, 4),
+            json!({
+                "summary": "Later",
+                "start": { "dateTime": rfc(start), "timeZone": NEW_YORK },
+                "end": { "dateTime": rfc(start + TimeDelta::minutes(30)), "timeZone": NEW_YORK },
+            }),
+            Some("THIS_AND_FOLLOWING"),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let new_id = body["data"]["updateEvent"]["googleEventId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let mut expected = Vec::new();
+    for n in 0..11 {
+        let (at, summary, location) = match n {
+            2 | 8 => continue,
+            1 => (nine(day(n)) + TimeDelta::hours(2), "Moved before", "Room 1"),
+            // The moved exception keeps its own time; the change's texts reach it.
+            6 => (nine(day(n)) + TimeDelta::hours(2), "Later", "Room 9"),
+            0 | 3 => (nine(day(n)), "Weekly", "Room 1"),
+            _ => (nine(day(n)) + TimeDelta::minutes(90), "Later", "Room 1"),
+        };
+        expected.push(Seen {
+            start: rfc(at),
+            summary: summary.to_owned(),
+            location: Some(location.to_owned()),
+        });
+    }
+    expected.sort();
+    assert_eq!(world.expanded(SOURCE).await, expected);
+    let masters = world.masters(SOURCE).await;
+    // UNTIL and the EXDATE move along with the instances.
+    let until =
+        Utc.from_utc_datetime(&day(10).and_hms_opt(23, 59, 59).expect("time")) + TimeDelta::minutes(90);
+    assert_eq!(
+        masters[&new_id]["recurrence"],
+        json!([
+            format!("RRULE:FREQ=WEEKLY;UNTIL={}", compact(until)),
+            format!("EXDATE:{}", compact(nine(day(8)) + TimeDelta::minutes(90))),
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_series_splits_at_an_instance_that_is_an_exception() {
+    let kind = Kind::TimedCount;
+    let world = World::new().await;
+    let series = world.create_series(kind, &world.source_calendar).await;
+    let master = series["id"].as_str().expect("id");
+    let google_id = series["googleEventId"].as_str().expect("google id").to_owned();
+    world.add_exceptions(kind, master).await;
+    // Instance 6 is a moved exception: its id now resolves to the exception's own row.
+    let body = world
+        .update_in_scope(
+            &instance(kind, master, 6),
+            json!({ "summary": "From six" }),
+            Some("THIS_AND_FOLLOWING"),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let masters = world.masters(SOURCE).await;
+    assert_eq!(masters.len(), 2, "{masters:#?}");
+    assert_eq!(
+        masters[&google_id]["recurrence"],
+        json!(["RRULE:FREQ=WEEKLY;COUNT=6"])
+    );
+    let seen = world.expanded(SOURCE).await;
+    let moved = seen
+        .iter()
+        .find(|s| s.start == rfc(nine(day(6)) + TimeDelta::hours(2)))
+        .expect("the moved instance");
+    assert_eq!(
+        (moved.summary.as_str(), moved.location.as_deref()),
+        ("From six", Some("Room 9"))
+    );
+    // 11 instances, two cancelled, each once.
+    assert_eq!(seen.len(), 9, "{seen:#?}");
+    assert_eq!(
+        seen.iter().filter(|s| s.summary == "From six").count(),
+        4,
+        "{seen:#?}"
+    );
+
+    // Deleting from an exception on ends the series before it.
+    let world = World::new().await;
+    let series = world.create_series(kind, &world.source_calendar).await;
+    let master = series["id"].as_str().expect("id");
+    world.add_exceptions(kind, master).await;
+    let body = world
+        .delete_in_scope(&instance(kind, master, 1), Some("THIS_AND_FOLLOWING"))
+        .await;
+    assert_eq!(body["data"]["deleteEvent"], json!(true), "{body}");
+    let seen = world.expanded(SOURCE).await;
+    assert_eq!(
+        seen,
+        vec![Seen {
+            start: rfc(nine(day(0))),
+            summary: "Weekly".to_owned(),
+            location: Some("Room 1".to_owned()),
+        }]
+    );
+}
