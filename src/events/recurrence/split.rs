@@ -82,8 +82,10 @@ pub enum SplitError {
     Unsplittable,
 }
 
-/// How far around the split the result is checked against the original.
+/// How far before the split the result is checked against the original, and at least how far after.
 const CHECK_DAYS: i64 = 400;
+/// How far after the split the result is checked at most (a bounded series: to its end).
+const CHECK_YEARS: i64 = 10;
 /// Most instances the check expands per series; a series denser than that is checked on what fits.
 const CHECK_LIMIT: usize = 5_000;
 
@@ -459,6 +461,14 @@ fn count_before(plan: &Plan, rule: &RRule<Unvalidated>, at_key: DateTime<Utc>) -
     Ok(count)
 }
 
+/// An instance key on the rules' timeline.
+fn key_of(key: InstanceKey) -> DateTime<Utc> {
+    match key {
+        InstanceKey::Date(date) => midnight_utc(date),
+        InstanceKey::Instant(at) => at,
+    }
+}
+
 /// Expands both halves around the split and compares them with the original: before the split the
 /// original series is unchanged, from the split on the new series holds the original's instances (moved
 /// as asked, cancelled exceptions left out), and no instance is in both.
@@ -470,33 +480,30 @@ fn check(
     split: &Split,
 ) -> Result<(), SplitError> {
     let calendar = input.calendar_time_zone;
-    let days = TimeDelta::try_days(CHECK_DAYS).unwrap_or_default();
+    let day = |n: i64| TimeDelta::try_days(n).unwrap_or_default();
     let (at_start, _) = plan.instant_range(at_key);
-    let window = Window::new(sub(at_start, days), add(at_start, days));
-    // Instants near the window's end may move out of it: compare only well inside.
-    let margin = TimeDelta::try_days(2).unwrap_or_default();
-    let inner = |key: &InstanceKey| match key {
-        InstanceKey::Date(date) => midnight_utc(*date) < sub(window.time_max, margin),
-        InstanceKey::Instant(at) => *at < sub(window.time_max, margin),
-    };
-    let keys = |series: &Series<'_>| -> Result<Option<BTreeSet<InstanceKey>>, SplitError> {
+    // From a while before the split to the series' end (within reason): a COUNT or an UNTIL that came
+    // out wrong shows there.
+    let (_, range_end) = series_range(&input.series, calendar)?;
+    let time_max = range_end
+        .min(add(at_start, day(CHECK_YEARS * 366)))
+        .max(add(at_start, day(CHECK_DAYS)));
+    let window = Window::new(sub(at_start, day(CHECK_DAYS)), time_max);
+    // Each expansion, and how far it is complete (a dense series stops at the limit).
+    let keys = |series: &Series<'_>| -> Result<(BTreeSet<InstanceKey>, DateTime<Utc>), SplitError> {
         let expansion = expand(series, calendar, window, CHECK_LIMIT)?;
-        Ok((!expansion.truncated).then(|| {
-            expansion
-                .occurrences
-                .iter()
-                .map(|o| o.original_start.instance_key())
-                .filter(inner)
-                .collect()
-        }))
+        let keys: BTreeSet<InstanceKey> = expansion
+            .occurrences
+            .iter()
+            .map(|o| o.original_start.instance_key())
+            .collect();
+        let complete_to = match (expansion.truncated, keys.last()) {
+            (true, Some(last)) => key_of(*last),
+            _ => window.time_max,
+        };
+        Ok((keys, complete_to))
     };
-    let key_of = |key: InstanceKey| match key {
-        InstanceKey::Date(date) => midnight_utc(date),
-        InstanceKey::Instant(at) => at,
-    };
-    let Some(original) = keys(&input.series)? else {
-        return Ok(());
-    };
+    let (original, original_to) = keys(&input.series)?;
     let old = Series {
         start: input.series.start,
         end: input.series.end,
@@ -507,17 +514,26 @@ fn check(
         end: &split.end,
         recurrence: &split.recurrence,
     };
-    let (Some(old), Some(new)) = (keys(&old)?, keys(&new)?) else {
-        return Ok(());
-    };
+    let (old, old_to) = keys(&old)?;
+    let (new, new_to) = keys(&new)?;
+    // Compare where all three are complete, with a margin for instances that move by up to a day.
+    let cutoff = sub(original_to.min(old_to).min(new_to), day(2));
+    let inner = |key: &InstanceKey| key_of(*key) < cutoff;
     let cancelled: BTreeSet<InstanceKey> = split
         .moved
         .iter()
         .filter(|m| m.cancelled)
         .map(|m| m.original_start.instance_key())
         .collect();
-    let expected_old: BTreeSet<InstanceKey> =
-        original.iter().copied().filter(|k| key_of(*k) < at_key).collect();
+    // Filtered after the move: an instance just past the margin may move inside it.
+    let old: BTreeSet<InstanceKey> = old.into_iter().filter(inner).collect();
+    let new: BTreeSet<InstanceKey> = new.into_iter().filter(inner).collect();
+    let expected_old: BTreeSet<InstanceKey> = original
+        .iter()
+        .copied()
+        .filter(|k| key_of(*k) < at_key)
+        .filter(inner)
+        .collect();
     let expected_new: BTreeSet<InstanceKey> = original
         .iter()
         .filter(|k| key_of(**k) >= at_key)
@@ -994,14 +1010,53 @@ mod properties {
         end: EventTime,
         lines: Vec<String>,
         zone: &'static str,
+        /// A date-only RDATE: splitting there may be refused (the rules depend on DTSTART).
+        rdate: Option<NaiveDate>,
         split_index: usize,
         shift_minutes: i64,
         exceptions: Vec<(usize, bool)>,
     }
 
-    fn case() -> impl Strategy<Value = Case> {
+    /// A daily or yearly rule, with an optional INTERVAL and BYDAY (daily) or BYMONTH (yearly), and COUNT,
+    /// UNTIL or no bound.
+    fn other_rule() -> impl Strategy<Value = String> {
+        let days =
+            subsequence(vec!["MO", "TU", "WE", "TH", "FR", "SA", "SU"], 1..=4).prop_map(|d| d.join(","));
         (
-            rule(),
+            any::<bool>(),
+            proptest::option::of(1u16..=3),
+            proptest::option::of(days),
+            proptest::option::of(1u32..=12),
+            0..3usize,
+            2u32..40,
+            20i64..900,
+        )
+            .prop_map(|(daily, interval, days, month, bound, count, until_days)| {
+                let mut parts = vec![if daily { "FREQ=DAILY" } else { "FREQ=YEARLY" }.to_owned()];
+                if let Some(interval) = interval {
+                    parts.push(format!("INTERVAL={interval}"));
+                }
+                match (daily, days, month) {
+                    (true, Some(days), _) => parts.push(format!("BYDAY={days}")),
+                    (false, _, Some(month)) => parts.push(format!("BYMONTH={month}")),
+                    _ => {}
+                }
+                match bound {
+                    0 => parts.push(format!("COUNT={count}")),
+                    1 => parts.push(format!("UNTIL=@{until_days}")),
+                    _ => {}
+                }
+                parts.join(";")
+            })
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        case_of(rule().boxed())
+    }
+
+    fn case_of(rule: BoxedStrategy<String>) -> impl Strategy<Value = Case> {
+        (
+            rule,
             select(ZONES.to_vec()),
             any::<bool>(),
             0i64..1500,
@@ -1010,9 +1065,10 @@ mod properties {
             1usize..30,
             prop_oneof![Just(0i64), -120i64..=180],
             proptest::collection::vec((0usize..45, any::<bool>()), 0..6),
+            0..4u8,
         )
             .prop_map(
-                |(rule, zone, all_day, start_day, hour, minute, split_index, shift, exceptions)| {
+                |(rule, zone, all_day, start_day, hour, minute, split_index, shift, exceptions, extra)| {
                     let day =
                         NaiveDate::from_ymd_opt(2019, 1, 1).unwrap_or_default() + TimeDelta::days(start_day);
                     let tz: Tz = zone.parse().unwrap_or(Tz::UTC);
@@ -1043,10 +1099,22 @@ mod properties {
                         }
                         None => rule,
                     };
+                    let mut lines = vec![format!("RRULE:{rule}")];
+                    if extra & 1 != 0 {
+                        lines.push(format!(
+                            "EXDATE;VALUE=DATE:{}",
+                            (day + TimeDelta::days(7)).format("%Y%m%d")
+                        ));
+                    }
+                    let rdate = (extra & 2 != 0).then(|| day + TimeDelta::days(10));
+                    if let Some(rdate) = rdate {
+                        lines.push(format!("RDATE;VALUE=DATE:{}", rdate.format("%Y%m%d")));
+                    }
                     Case {
                         start,
                         end,
-                        lines: vec![format!("RRULE:{rule}")],
+                        lines,
+                        rdate,
                         zone,
                         split_index,
                         shift_minutes: if all_day { 0 } else { shift },
@@ -1084,11 +1152,25 @@ mod properties {
         /// cancelled exceptions left out), none twice; splitting at the first instance is the whole series.
         #[test]
         fn the_halves_partition_the_series(case in case()) {
+            partition(&case)?;
+        }
+
+        /// The same for daily and yearly rules.
+        #[test]
+        fn the_halves_partition_daily_and_yearly_series(case in case_of(other_rule().boxed())) {
+            partition(&case)?;
+        }
+    }
+
+    fn partition(case: &Case) -> Result<(), TestCaseError> {
+        {
             let first = case.start.to_instant(Some(case.zone));
             let window = Window::new(first - TimeDelta::days(2), first + TimeDelta::days(4 * 366));
             let original = expand_keys(&case.start, &case.end, &case.lines, case.zone, window);
-            prop_assume!(case.split_index < original.len());
-            let at = original[case.split_index];
+            // The series always has its first instance; short ones are split somewhere in them.
+            prop_assert!(!original.is_empty());
+            let split_index = case.split_index % original.len();
+            let at = original[split_index];
             let tz: Tz = case.zone.parse().unwrap_or(Tz::UTC);
             let delta = TimeDelta::minutes(case.shift_minutes);
             let moved = |key: InstanceKey| match key {
@@ -1100,8 +1182,13 @@ mod properties {
             let new_start = match at {
                 InstanceKey::Date(date) => EventTime::Date(date),
                 InstanceKey::Instant(_) => {
-                    let InstanceKey::Instant(instant) = moved(at) else { unreachable!() };
-                    EventTime::DateTime { instant, time_zone: Some(case.zone.to_owned()) }
+                    let InstanceKey::Instant(instant) = moved(at) else {
+                        unreachable!()
+                    };
+                    EventTime::DateTime {
+                        instant,
+                        time_zone: Some(case.zone.to_owned()),
+                    }
                 }
             };
             let exceptions: Vec<(InstanceKey, bool)> = case
@@ -1113,7 +1200,11 @@ mod properties {
                 .into_iter()
                 .collect();
             let result = split(&SplitInput {
-                series: Series { start: &case.start, end: &case.end, recurrence: &case.lines },
+                series: Series {
+                    start: &case.start,
+                    end: &case.end,
+                    recurrence: &case.lines,
+                },
                 calendar_time_zone: Some(case.zone),
                 exceptions: &exceptions,
                 at,
@@ -1122,24 +1213,32 @@ mod properties {
             });
             let split = match result {
                 Ok(SplitPlan::Whole) => {
-                    prop_assert_eq!(case.split_index, 0);
+                    prop_assert_eq!(split_index, 0);
                     return Ok(());
                 }
                 Ok(SplitPlan::Split(split)) => split,
+                Err(SplitError::Unsplittable)
+                    if case.rdate.is_some_and(|rdate| match at {
+                        InstanceKey::Date(date) => date == rdate,
+                        InstanceKey::Instant(at) => at.with_timezone(&tz).date_naive() == rdate,
+                    }) =>
+                {
+                    return Ok(());
+                }
                 Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
             };
-            prop_assert!(case.split_index > 0);
+            prop_assert!(split_index > 0);
             prop_assert_eq!(&split.start, &new_start);
             let wider = Window::new(window.time_min, window.time_max + TimeDelta::days(2));
             let old = expand_keys(&case.start, &case.end, &split.truncated, case.zone, wider);
             let new = expand_keys(&split.start, &split.end, &split.recurrence, case.zone, wider);
-            prop_assert_eq!(&old[..], &original[..case.split_index]);
+            prop_assert_eq!(&old[..], &original[..split_index]);
             let cancelled: BTreeSet<InstanceKey> = exceptions
                 .iter()
                 .filter(|(key, cancelled)| *cancelled && *key >= at)
                 .map(|(key, _)| moved(*key))
                 .collect();
-            let expected: Vec<InstanceKey> = original[case.split_index..]
+            let expected: Vec<InstanceKey> = original[split_index..]
                 .iter()
                 .map(|key| moved(*key))
                 .filter(|key| !cancelled.contains(key))
@@ -1151,9 +1250,18 @@ mod properties {
             for key in &old {
                 prop_assert!(*key < at);
             }
-            let moved_keys: Vec<InstanceKey> = split.moved.iter().map(|m| m.original_start.instance_key()).collect();
-            let expected_moved: Vec<InstanceKey> = exceptions.iter().filter(|(k, _)| *k >= at).map(|(k, _)| moved(*k)).collect();
+            let moved_keys: Vec<InstanceKey> = split
+                .moved
+                .iter()
+                .map(|m| m.original_start.instance_key())
+                .collect();
+            let expected_moved: Vec<InstanceKey> = exceptions
+                .iter()
+                .filter(|(k, _)| *k >= at)
+                .map(|(k, _)| moved(*k))
+                .collect();
             prop_assert_eq!(moved_keys, expected_moved);
         }
+        Ok(())
     }
 }
