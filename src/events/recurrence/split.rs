@@ -485,7 +485,8 @@ fn check(
     // From a while before the split to the series' end (within reason): a COUNT or an UNTIL that came
     // out wrong shows there.
     let (_, range_end) = series_range(&input.series, calendar)?;
-    let time_max = range_end
+    // Three days past the end: instances may move by up to a day, and the comparison keeps a margin of two.
+    let time_max = add(range_end, day(3))
         .min(add(at_start, day(CHECK_YEARS * 366)))
         .max(add(at_start, day(CHECK_DAYS)));
     let window = Window::new(sub(at_start, day(CHECK_DAYS)), time_max);
@@ -930,6 +931,12 @@ mod tests {
         let fixture = Fixture::new_york(&["RRULE:FREQ=WEEKLY;INTERVAL=2", "RDATE:20261014T130000Z"]);
         assert_eq!(
             fixture.split(&[], InstanceKey::Instant(at(2026, 10, 14, 13, 0))),
+            Err(SplitError::Unsplittable)
+        );
+        // Cut at an RDATE, a COUNT would count from the RDATE; the instance years later would be lost.
+        let fixture = Fixture::new_york(&["RRULE:FREQ=YEARLY;INTERVAL=2;COUNT=2", "RDATE:20261015T130000Z"]);
+        assert_eq!(
+            fixture.split(&[], InstanceKey::Instant(at(2026, 10, 15, 13, 0))),
             Err(SplitError::Unsplittable)
         );
         // An explicit BYHOUR keeps the old time of day: the new one cannot apply.
