@@ -228,7 +228,8 @@ pub enum RecurrenceScope {
     This,
     /// The instance and every later one: the series ends before the instance (its rule gets an UNTIL or
     /// a smaller COUNT) and a new series with the change starts at it, taking the later exceptions along.
-    /// On the series' first instance it is ALL. Refused on a single event or a series master.
+    /// On the series' first instance it is ALL. Refused on a single event, a series master, and a copy
+    /// a one-way sync keeps equal to its origin.
     ThisAndFollowing,
     /// The whole series, from any of its instances (or its master).
     All,

@@ -581,6 +581,33 @@ async fn a_mirrored_series_follows_a_split_in_one_sync_run() {
     assert_eq!(world.expanded(DESTINATION).await, world.expanded(SOURCE).await);
     assert_eq!(world.masters(DESTINATION).await.len(), 1);
 
+    // The copy cannot be split: the one-way sync keeps it equal to its origin.
+    let data = world
+        .app
+        .data(
+            "query($ids: [ID!], $min: DateTime!, $max: DateTime!) { events(calendarIds: $ids, timeMin: $min, timeMax: $max) { edges { node { id } } } }",
+            json!({ "ids": [world.destination_calendar], "min": rfc(nine(day(5))), "max": rfc(nine(day(5)) + TimeDelta::minutes(1)) }),
+        )
+        .await;
+    let copy_instance = data["events"]["edges"][0]["node"]["id"]
+        .as_str()
+        .expect("copy instance")
+        .to_owned();
+    assert!(copy_instance.contains(':'), "{copy_instance}");
+    let refused = world
+        .update_in_scope(
+            &copy_instance,
+            json!({ "summary": "Renamed" }),
+            Some("THIS_AND_FOLLOWING"),
+        )
+        .await;
+    assert_eq!(error_code(&refused), Some("BAD_USER_INPUT"), "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["field"],
+        json!("scope"),
+        "{refused}"
+    );
+
     let body = world
         .update_in_scope(
             &instance(kind, master, 4),

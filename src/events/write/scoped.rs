@@ -14,12 +14,17 @@
 //! applied to their texts and settings, their own times kept), and last the cancellation of the moved
 //! exceptions in the original series. Every answer is cached.
 
+use sea_orm::EntityTrait;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{Current, EventPatch, cache_answer, patch_body, refresh_one, validate};
 use crate::{
-    entities::{calendars, enums::EventStatus, events},
+    entities::{
+        calendars,
+        enums::{EventStatus, SyncDirection},
+        events, sync_configs,
+    },
     error::{AppError, AppResult},
     events::{
         lookup::{self, EventRef, EventView, Target},
@@ -73,6 +78,12 @@ async fn find(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<Found>
             original: occurrence.original_start,
             regular_end: occurrence.end,
         }),
+        // A cancelled instance is gone, as its instance id says.
+        Target::Row { row, .. }
+            if row.recurring_event_id.is_some() && row.status == EventStatus::Cancelled =>
+        {
+            Err(AppError::NotFound("event"))
+        }
         Target::Row { row, calendar } if row.recurring_event_id.is_some() => {
             let (_, _, original) = store::row_times(&row)?;
             let master = lookup::master_of(&state.db, &row).await?;
@@ -161,6 +172,7 @@ pub async fn update(
             if scope == Scope::All {
                 return update_series(state, user_id, &master, &original, &regular_end, patch).await;
             }
+            one_way_copy(state, &master).await?;
             if patch.recurrence.is_some() {
                 return Err(AppError::bad_input(
                     "recurrence",
@@ -196,6 +208,7 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef, scope: Option
             if scope == Scope::All {
                 return super::delete(state, user_id, master_id).await;
             }
+            one_way_copy(state, &master).await?;
             let exceptions = lookup::exceptions_of(&state.db, &master).await?;
             let plan = plan_split(&master, &calendar, &exceptions, &original, None, None)?;
             let SplitPlan::Split(split) = plan else {
@@ -286,6 +299,23 @@ fn moved_like(master_start: &EventTime, from: &EventTime, to: &EventTime) -> App
             "a series stays all-day or timed; with scope ALL the start must be of the series' kind",
         )),
     }
+}
+
+/// A series a one-way sync keeps equal to its origin cannot be split: the next run would restore the
+/// copy and leave the new series beside it. (A two-way copy can: the cut flows back to the origin, and
+/// the new series is an event of its own that the sync mirrors.)
+async fn one_way_copy(state: &AppState, master: &events::Model) -> AppResult<()> {
+    let Some(config_id) = master.mirror_config_id else {
+        return Ok(());
+    };
+    let config = sync_configs::Entity::find_by_id(config_id).one(&state.db).await?;
+    if config.is_some_and(|c| c.direction == SyncDirection::OneWay) {
+        return Err(AppError::bad_input(
+            "scope",
+            "this series is a copy a one-way sync keeps equal to its origin; split the origin instead",
+        ));
+    }
+    Ok(())
 }
 
 fn plan_split(
