@@ -1,11 +1,13 @@
 //! Writes to a recurring series by scope: one instance, the instance and all that follow it (the series
 //! is split in two, as Google Calendar does), or the whole series.
 //!
-//! | target | no scope / THIS | THIS_AND_FOLLOWING | ALL |
-//! |---|---|---|---|
-//! | single event | the event | BAD_USER_INPUT `scope` | the event |
-//! | series master | the series | BAD_USER_INPUT `scope` | the series |
-//! | instance / exception | that instance | split at it (at the first instance: ALL) | the series |
+//! | target | no scope | THIS | THIS_AND_FOLLOWING | ALL |
+//! |---|---|---|---|---|
+//! | single event | the event | the event | BAD_USER_INPUT `scope` | the event |
+//! | series master | the series | BAD_USER_INPUT `scope` | BAD_USER_INPUT `scope` | the series |
+//! | instance / exception | that instance | that instance | split at it (first instance: ALL) | the series |
+//!
+//! A copy a ONE_WAY sync keeps equal to its origin is not split (BAD_USER_INPUT `scope`).
 //!
 //! A split writes, in order: the original master's recurrence cut before the instance (If-Match: a
 //! series changed at Google since it was cached answers CONFLICT before anything else is written), the
