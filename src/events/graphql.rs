@@ -16,7 +16,10 @@ use super::{
     recurrence::EventTime as Time,
     validate,
     window::{self, WindowQuery},
-    write::{self, EventPatch, NewEvent},
+    write::{
+        self, EventPatch, NewEvent,
+        scoped::{self, Scope},
+    },
 };
 use crate::{
     calendars::{Calendar, CalendarLoader},
@@ -237,6 +240,30 @@ impl From<feed::FeedPage> for EventChangeFeed {
                 .collect(),
             cursor: page.cursor,
             has_more: page.has_more,
+        }
+    }
+}
+
+/// Which instances of a recurring series `updateEvent` and `deleteEvent` change, given an instance id.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum RecurrenceScope {
+    /// That one instance (the default). On a single event or a series master: the event itself.
+    This,
+    /// The instance and every later one: the series ends before the instance (its rule gets an UNTIL or
+    /// a smaller COUNT) and a new series with the change starts at it, taking the later exceptions along.
+    /// On the series' first instance it is ALL. Refused on a single event, a series master, and a copy
+    /// a one-way sync keeps equal to its origin.
+    ThisAndFollowing,
+    /// The whole series, from any of its instances (or its master).
+    All,
+}
+
+impl From<RecurrenceScope> for Scope {
+    fn from(scope: RecurrenceScope) -> Self {
+        match scope {
+            RecurrenceScope::This => Self::This,
+            RecurrenceScope::ThisAndFollowing => Self::ThisAndFollowing,
+            RecurrenceScope::All => Self::All,
         }
     }
 }
@@ -570,12 +597,19 @@ impl EventsMutation {
     }
 
     /// Changes an event in Google Calendar (only if it did not change there since it was cached: else
-    /// CONFLICT, and the cache takes Google's version). On an instance id, changes that one instance.
+    /// CONFLICT, and the cache takes Google's version). On an instance id, `scope` says which instances
+    /// change: THIS (the default) that one, answering with it; THIS_AND_FOLLOWING splits the series at it
+    /// and answers with the new series' master (the change may give the instances another time of day or
+    /// length, not another date, and not a new rule); ALL changes the series (a new start or end of the
+    /// instance moves the series' start alike) and answers with its master. On a series master only ALL
+    /// (or no scope) applies; on a single event THIS_AND_FOLLOWING does not.
     async fn update_event(
         &self,
         ctx: &Context<'_>,
         id: ID,
         input: UpdateEventInput,
+        #[graphql(desc = "Which instances of a series change when `id` names an instance; default THIS.")]
+        scope: Option<RecurrenceScope>,
     ) -> async_graphql::Result<Event> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
@@ -591,16 +625,27 @@ impl EventsMutation {
             visibility: input.visibility,
             color_id: change(input.color_id),
         };
-        let updated = write::update(state, user_id, event, patch).await;
+        let updated = scoped::update(state, user_id, event, patch, scope.map(Scope::from)).await;
         Ok(Event(announced(state, user_id, updated).await?))
     }
 
     /// Deletes an event in Google Calendar (a whole series on a master's id, one instance on an instance
-    /// id). Already gone at Google counts as deleted.
-    async fn delete_event(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+    /// id). Already gone at Google counts as deleted. On an instance id, `scope` THIS_AND_FOLLOWING ends
+    /// the series before the instance (and removes the later exceptions; on the first instance the whole
+    /// series goes) and ALL deletes the whole series. On a series master only ALL (or no scope) applies;
+    /// on a single event THIS_AND_FOLLOWING does not.
+    async fn delete_event(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        #[graphql(
+            desc = "Which instances of a series go when `id` names an instance; default THIS."
+        )]
+        scope: Option<RecurrenceScope>,
+    ) -> async_graphql::Result<bool> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
-        let deleted = write::delete(state, user_id, parse_event_id(&id)?).await;
+        let deleted = scoped::delete(state, user_id, parse_event_id(&id)?, scope.map(Scope::from)).await;
         announced(state, user_id, deleted).await?;
         Ok(true)
     }

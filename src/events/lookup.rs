@@ -256,19 +256,43 @@ async fn live_row<C: ConnectionTrait>(
     }
 }
 
+/// The live exceptions (cancelled ones included) of `master`.
+pub async fn exceptions_of<C: ConnectionTrait>(
+    db: &C,
+    master: &events::Model,
+) -> AppResult<Vec<events::Model>> {
+    Ok(events::Entity::find()
+        .filter(events::Column::CalendarId.eq(master.calendar_id))
+        .filter(events::Column::RecurringEventId.eq(master.google_event_id.as_str()))
+        .filter(events::Column::DeletedAt.is_null())
+        .all(db)
+        .await?)
+}
+
+/// The live series master of an exception, in the exception's calendar.
+pub async fn master_of<C: ConnectionTrait>(
+    db: &C,
+    exception: &events::Model,
+) -> AppResult<Option<events::Model>> {
+    let Some(master_id) = exception.recurring_event_id.as_deref() else {
+        return Ok(None);
+    };
+    Ok(events::Entity::find()
+        .filter(events::Column::CalendarId.eq(exception.calendar_id))
+        .filter(events::Column::GoogleEventId.eq(master_id))
+        .filter(events::Column::RecurringEventId.is_null())
+        .filter(events::Column::DeletedAt.is_null())
+        .one(db)
+        .await?)
+}
+
 /// The live exception (possibly cancelled) that replaces the instance `original` of `master`.
 pub async fn exception_of<C: ConnectionTrait>(
     db: &C,
     master: &events::Model,
     original: InstanceKey,
 ) -> AppResult<Option<events::Model>> {
-    let exceptions = events::Entity::find()
-        .filter(events::Column::CalendarId.eq(master.calendar_id))
-        .filter(events::Column::RecurringEventId.eq(master.google_event_id.as_str()))
-        .filter(events::Column::DeletedAt.is_null())
-        .all(db)
-        .await?;
-    for exception in exceptions {
+    for exception in exceptions_of(db, master).await? {
         if let (_, _, Some(start)) = store::row_times(&exception)?
             && start.instance_key() == original
         {

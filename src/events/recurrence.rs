@@ -17,6 +17,8 @@
 //! series expand on dates, which have no zone; only turning a date into instants uses the calendar's zone
 //! (UTC if none). End dates are exclusive, as at Google.
 
+pub mod split;
+
 use std::collections::{BTreeSet, HashSet};
 use std::str::FromStr;
 
@@ -920,6 +922,11 @@ fn midnight_utc(date: NaiveDate) -> DateTime<Utc> {
 
 fn local_midnight(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
     localize(date.and_time(NaiveTime::MIN), zone)
+}
+
+/// A wall-clock time in `zone`, read as [`localize`] reads it (the rules' own reading).
+pub fn local_instant(at: NaiveDateTime, zone: Tz) -> DateTime<Utc> {
+    localize(at, zone)
 }
 
 /// A wall-clock time in `zone`. In a DST overlap the earlier instant; in a gap the time is read with the

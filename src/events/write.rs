@@ -7,6 +7,8 @@
 //! - one instance of a series (an instance id): written to Google's instance id, which makes Google
 //!   create an exception; deleting an instance cancels it (a cancelled exception).
 
+pub mod scoped;
+
 use sea_orm::EntityTrait;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;

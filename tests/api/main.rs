@@ -19,6 +19,7 @@ mod live_changes;
 mod load;
 mod n_plus_one;
 mod quotas;
+mod recurring_edits;
 mod security;
 mod socket_sessions;
 mod sync_configs;

@@ -348,6 +348,72 @@ mod tests {
         );
     }
 
+    /// UNTIL is inclusive: one second before an instance ends the series before it, the instant itself
+    /// keeps it; an all-day UNTIL date keeps that date; COUNT counts instances across a DST change.
+    #[test]
+    fn until_and_count_bound_series_as_google_does() {
+        let at = localize(
+            NaiveDate::from_ymd_opt(2027, 2, 15)
+                .unwrap()
+                .and_hms_opt(9, 0, 0)
+                .unwrap(),
+            ny(),
+        );
+        let start = SeriesStart::Timed { at, tz: ny() };
+        let suffixes = |line: &str| -> Vec<String> {
+            expand(
+                &[line.to_owned()],
+                &start,
+                Duration::hours(1),
+                ny(),
+                None,
+                None,
+                100,
+            )
+            .unwrap()
+            .iter()
+            .map(Occ::suffix)
+            .collect()
+        };
+        // 2027-03-15 09:00 EDT is 13:00Z, the first Monday after the change.
+        let before = [
+            "20270215T140000Z",
+            "20270222T140000Z",
+            "20270301T140000Z",
+            "20270308T140000Z",
+        ];
+        assert_eq!(suffixes("RRULE:FREQ=WEEKLY;UNTIL=20270315T125959Z"), before);
+        assert_eq!(suffixes("RRULE:FREQ=WEEKLY;COUNT=4"), before);
+        let mut through = before.to_vec();
+        through.push("20270315T130000Z");
+        assert_eq!(suffixes("RRULE:FREQ=WEEKLY;UNTIL=20270315T130000Z"), through);
+        assert_eq!(suffixes("RRULE:FREQ=WEEKLY;COUNT=5"), through);
+        // A date UNTIL of a timed series runs to the end of that local day.
+        assert_eq!(suffixes("RRULE:FREQ=WEEKLY;UNTIL=20270315"), through);
+
+        let all_day = SeriesStart::AllDay(NaiveDate::from_ymd_opt(2027, 2, 15).unwrap());
+        let dates = |line: &str| -> Vec<String> {
+            expand(
+                &[line.to_owned()],
+                &all_day,
+                Duration::days(1),
+                ny(),
+                None,
+                None,
+                100,
+            )
+            .unwrap()
+            .iter()
+            .map(Occ::suffix)
+            .collect()
+        };
+        assert_eq!(
+            dates("RRULE:FREQ=WEEKLY;UNTIL=20270314"),
+            ["20270215", "20270222", "20270301", "20270308"]
+        );
+        assert_eq!(dates("RRULE:FREQ=WEEKLY;UNTIL=20270315").len(), 5);
+    }
+
     #[test]
     fn lenient_lines() {
         let at = Utc.with_ymd_and_hms(2024, 1, 1, 10, 0, 0).unwrap();
