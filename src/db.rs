@@ -69,14 +69,38 @@ impl StatementCounter {
     pub fn install(db: &mut DatabaseConnection) -> Self {
         let counter = Self::default();
         let count = counter.0.clone();
-        db.set_metric_callback(move |_| {
+        db.set_metric_callback(move |info| {
             count.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::db_statement(info.elapsed);
         });
         counter
     }
 
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The pool's size, idle connections and largest size, read for a scrape.
+pub fn pool_state(db: &DatabaseConnection) -> Option<crate::metrics::PoolState> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            Some(crate::metrics::PoolState {
+                size: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            })
+        }
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            Some(crate::metrics::PoolState {
+                size: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            })
+        }
+        _ => None,
     }
 }
 

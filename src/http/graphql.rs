@@ -28,6 +28,7 @@ use crate::{
         error_codes::CodedErrors,
         in_flight::InFlightLimited,
         introspection::Introspection,
+        measured::Measured,
         text_inputs::PlainTextInputs,
     },
     schema::ChronosSchema,
@@ -178,7 +179,7 @@ pub async fn graphql_post(
 /// The schema behind what every transport applies alike: a document within the guard's limits (measured
 /// before anything else parses or validates it), plain-text inputs and introspection only where published
 /// before anything executes, then one of the user's in-flight slots while it executes, and a contract code
-/// on every error after (`extra` admits first).
+/// on every error after (`extra` admits first), and the whole measured.
 fn guarded(
     schema: ChronosSchema,
     state: &AppState,
@@ -191,7 +192,7 @@ fn guarded(
     let limited = InFlightLimited::new(schema, state.rate_limits.in_flight.clone(), user_id);
     let admitted = Admitted::new(Admitted::new(limited, introspection), PlainTextInputs);
     let admitted = Admitted::new(admitted, DocumentGuard::default());
-    CodedErrors::new(Admitted::new(admitted, extra))
+    Measured::new(CodedErrors::new(Admitted::new(admitted, extra)))
 }
 
 /// Admits every request: what POST passes to [`guarded`] (its limits are checked before, as HTTP).
@@ -307,6 +308,7 @@ pub async fn graphql_ws(
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             tasks.track_future(async move {
+                let _open = crate::metrics::websocket_open();
                 let (mut sink, stream) = socket.split();
                 let data = crate::schema::request_data(&state, viewer);
                 let limit = OperationRateLimit {

@@ -16,6 +16,7 @@ mod jobs;
 mod landing;
 mod live_changes;
 mod load;
+mod metrics;
 mod n_plus_one;
 mod quotas;
 mod security;
