@@ -61,6 +61,8 @@ pub fn install() -> &'static PrometheusHandle {
             tracing::warn!("another metrics recorder is installed: /metrics shows nothing recorded");
         }
         describe();
+        // Unlabelled counters show from the start, at zero.
+        counter!(DB_POOL_ACQUIRE_TIMEOUTS).absolute(0);
         let upkeep = handle.clone();
         let spawned = std::thread::Builder::new()
             .name("metrics-upkeep".into())

@@ -150,10 +150,21 @@ pub async fn graphql_post(
             .into_response();
         }
     };
+    // Refused before it executes (CSRF, rate limit), the operation is measured here.
+    let started = std::time::Instant::now();
+    let operation_name = request.operation_name.clone();
+    let refused = |error: AppError| {
+        crate::metrics::graphql_operation(
+            crate::metrics::operation_label(operation_name.as_deref()),
+            error.code().to_owned(),
+            started.elapsed(),
+        );
+        refusal(error)
+    };
     let session = TypedSession(session);
     let viewer = match authenticate(&state, &session, &headers, true).await {
         Ok(viewer) => viewer,
-        Err(e) => return refusal(e),
+        Err(e) => return refused(e),
     };
     let client = client_info(peer, &headers);
     let limited = match viewer.user_id {
@@ -161,12 +172,12 @@ pub async fn graphql_post(
         None => state.rate_limits.api_ip.check(&client.ip),
     };
     if let Err(e) = limited {
-        return refusal(e);
+        return refused(e);
     }
     if viewer.user_id.is_some()
         && let Err(e) = session.touch(Utc::now(), client.user_agent.as_deref()).await
     {
-        return refusal(e);
+        return refused(e);
     }
     let user_id = viewer.user_id;
     let mut request = request;

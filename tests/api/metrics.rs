@@ -106,8 +106,14 @@ impl TestApp {
         self.scrape_at(&self.address.clone()).await
     }
 
-    /// POST /graphql with an `operationName`, as clients that name their operations send it.
+    /// POST /graphql with an `operationName`, as clients that name their operations send it; answered 200.
     async fn named_operation(&self, name: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.try_named_operation(name, query, variables).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn try_named_operation(&self, name: &str, query: &str, variables: Value) -> (StatusCode, Value) {
         let mut request = self.client.post(self.url("/graphql")).json(&json!({
             "query": query,
             "operationName": name,
@@ -117,8 +123,8 @@ impl TestApp {
             request = request.header("x-csrf-token", token);
         }
         let response = request.send().await.expect("POST /graphql");
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("JSON body")
+        let status = response.status();
+        (status, response.json().await.expect("JSON body"))
     }
 
     /// POST a Google push notification as Google sends it.
@@ -296,6 +302,35 @@ async fn operation_names_that_are_not_identifiers_are_not_labels() {
     let moved = after.value(DURATION_COUNT, &[("operation", "other"), ("code", "BAD_USER_INPUT")])
         - before.value(DURATION_COUNT, &[("operation", "other"), ("code", "BAD_USER_INPUT")]);
     assert!(moved >= 1.0, "moved {moved}");
+}
+
+#[tokio::test]
+async fn operations_refused_before_they_run_are_counted_under_their_code_and_scrapes_are_not_limited() {
+    let app = TestApp::spawn_with(|s| s.rate_limits.api_per_min = 2).await;
+    app.sign_in("limited@example.com").await;
+    let before = app.scrape().await;
+    let mut limited = 0;
+    for _ in 0..6 {
+        let (status, body) = app
+            .try_named_operation("MetricsLimited", "query MetricsLimited { me { id } }", json!({}))
+            .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+            limited += 1;
+        }
+    }
+    assert!(limited >= 1, "the API limit was never reached");
+    // Scrapes spend nothing of the API limit: more of them than it allows are all answered.
+    for _ in 0..3 {
+        app.scrape().await;
+    }
+    let after = app.scrape().await;
+    let moved = |code: &str| {
+        let labels = [("operation", "MetricsLimited"), ("code", code)];
+        after.value(DURATION_COUNT, &labels) - before.value(DURATION_COUNT, &labels)
+    };
+    assert_eq!(moved("RATE_LIMITED"), f64::from(limited));
+    assert_eq!(moved("OK"), f64::from(6 - limited));
 }
 
 #[tokio::test]
