@@ -43,7 +43,9 @@ const REQUEST_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 /// Statement latencies, 0.5 ms to 5 s.
-const STATEMENT_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0];
+const STATEMENT_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
 /// Sync runs take seconds to minutes.
 const RUN_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0];
 
@@ -151,7 +153,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "HTTP requests sent to Google, by API method"
     );
-    describe_counter!(PUSH_NOTIFICATIONS, "Google push notifications received, by outcome");
+    describe_counter!(
+        PUSH_NOTIFICATIONS,
+        "Google push notifications received, by outcome"
+    );
 }
 
 /// The scrape: the series as Prometheus text, after the state gauges were set ([`Scrape`]).

@@ -90,15 +90,17 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
         vars.problem("HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1");
         header_read_secs = DEFAULT_HEADER_READ_TIMEOUT_SECS;
     }
-    let metrics_addr = vars.get("METRICS_ADDR").and_then(|raw| match raw.parse::<SocketAddr>() {
-        Ok(addr) => Some(addr),
-        Err(_) => {
-            vars.problem(format!(
-                "METRICS_ADDR must be IP:PORT (like 127.0.0.1:9100), not `{raw}`"
-            ));
-            None
-        }
-    });
+    let metrics_addr = vars
+        .get("METRICS_ADDR")
+        .and_then(|raw| match raw.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                vars.problem(format!(
+                    "METRICS_ADDR must be IP:PORT (like 127.0.0.1:9100), not `{raw}`"
+                ));
+                None
+            }
+        });
     if production {
         if !cookie_secure {
             vars.problem("COOKIE_SECURE must be true in production");

@@ -366,7 +366,9 @@ impl CalendarClient {
         event_id: &str,
     ) -> Result<Event, GoogleError> {
         let url = self.calendar_url(&["calendars", calendar_id, "events", event_id], &[])?;
-        let raw = self.execute(call, Spec::new("events.get", Method::GET, url)).await?;
+        let raw = self
+            .execute(call, Spec::new("events.get", Method::GET, url))
+            .await?;
         parse(&raw, "event")
     }
 
@@ -423,7 +425,10 @@ impl CalendarClient {
             &["calendars", calendar_id, "events", event_id],
             &[("sendUpdates", "none")],
         )?;
-        match self.execute(call, Spec::new("events.delete", Method::DELETE, url)).await {
+        match self
+            .execute(call, Spec::new("events.delete", Method::DELETE, url))
+            .await
+        {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(GoogleError::Gone) => Ok(DeleteOutcome::AlreadyDeleted),
             Err(e) => Err(e),
@@ -753,7 +758,9 @@ impl CalendarClient {
                 q.push(("pageToken", token));
             }
             let url = self.calendar_url(segments, &q)?;
-            let raw = self.execute(call, Spec::new(api, Method::GET, url).listing()).await?;
+            let raw = self
+                .execute(call, Spec::new(api, Method::GET, url).listing())
+                .await?;
             let page: P = parse(&raw, "list page")?;
             match on_page(page) {
                 Some(next) if page_token.as_deref() == Some(next.as_str()) => {

@@ -328,11 +328,11 @@ async fn send_oauth(
         "oauth.token",
         reqwest::RequestBuilder::from_parts(http.clone(), request),
     )
-        .await
-        .map_err(|e| OAuthHttpError::Transport {
-            failure: e.failure,
-            message: e.error.to_string(),
-        })?;
+    .await
+    .map_err(|e| OAuthHttpError::Transport {
+        failure: e.failure,
+        message: e.error.to_string(),
+    })?;
     if raw.status == 429 || raw.status >= 500 {
         return Err(OAuthHttpError::Status {
             status: raw.status,

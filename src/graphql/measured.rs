@@ -95,7 +95,11 @@ fn result_code(response: &Response) -> String {
     let Some(error) = response.errors.first() else {
         return "OK".to_owned();
     };
-    match error.extensions.as_ref().and_then(|extensions| extensions.get("code")) {
+    match error
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.get("code"))
+    {
         Some(Value::String(code)) if metrics::is_operation_name(code) => code.clone(),
         _ => "OTHER".to_owned(),
     }

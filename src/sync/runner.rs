@@ -503,7 +503,9 @@ async fn finish(
         .filter(sync_runs::Column::Id.eq(run.id))
         .exec(&state.db)
         .await?;
-    let elapsed = run.started_at.and_then(|started| (Utc::now() - started).to_std().ok());
+    let elapsed = run
+        .started_at
+        .and_then(|started| (Utc::now() - started).to_std().ok());
     crate::metrics::sync_run_finished(outcome_label(status), elapsed);
     sync_runs::Entity::find_by_id(run.id)
         .one(&state.db)

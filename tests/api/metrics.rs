@@ -199,10 +199,18 @@ async fn a_scrape_after_operations_a_subscription_a_push_and_a_sync_run_finds_th
 
     // A push notification Google sends after a change at the source, and one for no known channel.
     world.insert(SOURCE, timed("Standup", hour(1, 9))).await;
-    assert_eq!(app.push_notification("no-such-channel", "exists").await, StatusCode::OK);
+    assert_eq!(
+        app.push_notification("no-such-channel", "exists").await,
+        StatusCode::OK
+    );
     scrape_until(app, "push notifications acted on", |scrape| {
-        scrape.value("chronos_push_notifications_total", &[("outcome", "refresh_queued")])
-            > before.value("chronos_push_notifications_total", &[("outcome", "refresh_queued")])
+        scrape.value(
+            "chronos_push_notifications_total",
+            &[("outcome", "refresh_queued")],
+        ) > before.value(
+            "chronos_push_notifications_total",
+            &[("outcome", "refresh_queued")],
+        )
     })
     .await;
     world.idle().await;
@@ -225,14 +233,26 @@ async fn a_scrape_after_operations_a_subscription_a_push_and_a_sync_run_finds_th
     let moved = |name: &str, labels: &[(&str, &str)]| after.value(name, labels) - before.value(name, labels);
 
     // Latency by operation name and result code, on both transports.
-    assert_eq!(moved(DURATION_COUNT, &[("operation", "MetricsViewer"), ("code", "OK")]), 1.0);
     assert_eq!(
-        moved(DURATION_COUNT, &[("operation", "MetricsMissing"), ("code", "NOT_FOUND")]),
+        moved(DURATION_COUNT, &[("operation", "MetricsViewer"), ("code", "OK")]),
         1.0
     );
-    assert_eq!(moved(DURATION_COUNT, &[("operation", "MetricsMissing"), ("code", "OK")]), 0.0);
     assert_eq!(
-        moved(DURATION_COUNT, &[("operation", "MetricsOverSocket"), ("code", "OK")]),
+        moved(
+            DURATION_COUNT,
+            &[("operation", "MetricsMissing"), ("code", "NOT_FOUND")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved(DURATION_COUNT, &[("operation", "MetricsMissing"), ("code", "OK")]),
+        0.0
+    );
+    assert_eq!(
+        moved(
+            DURATION_COUNT,
+            &[("operation", "MetricsOverSocket"), ("code", "OK")]
+        ),
         1.0
     );
     assert!(after.has(
@@ -261,16 +281,46 @@ async fn a_scrape_after_operations_a_subscription_a_push_and_a_sync_run_finds_th
     assert!(after.value("chronos_websocket_connections", &[]) >= 1.0);
 
     // Push notifications by outcome.
-    assert!(moved("chronos_push_notifications_total", &[("outcome", "refresh_queued")]) >= 1.0);
-    assert!(moved("chronos_push_notifications_total", &[("outcome", "unknown_channel")]) >= 1.0);
+    assert!(
+        moved(
+            "chronos_push_notifications_total",
+            &[("outcome", "refresh_queued")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "chronos_push_notifications_total",
+            &[("outcome", "unknown_channel")]
+        ) >= 1.0
+    );
 
     // The sync run, and the Google requests it (and the sign-ins) made.
     assert!(moved("chronos_sync_runs_total", &[("outcome", "succeeded")]) >= 1.0);
-    assert!(moved("chronos_sync_run_duration_seconds_count", &[("outcome", "succeeded")]) >= 1.0);
-    assert!(moved("chronos_google_requests_total", &[("method", "events.list"), ("status", "200")]) >= 1.0);
+    assert!(
+        moved(
+            "chronos_sync_run_duration_seconds_count",
+            &[("outcome", "succeeded")]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "chronos_google_requests_total",
+            &[("method", "events.list"), ("status", "200")]
+        ) >= 1.0
+    );
     // The sign-in and the connect exchanged their codes before the first scrape.
-    assert!(after.value("chronos_google_requests_total", &[("method", "oauth.token"), ("status", "200")]) >= 2.0);
-    assert!(moved("chronos_google_request_duration_seconds_count", &[("method", "events.list")]) >= 1.0);
+    assert!(
+        after.value(
+            "chronos_google_requests_total",
+            &[("method", "oauth.token"), ("status", "200")]
+        ) >= 2.0
+    );
+    assert!(
+        moved(
+            "chronos_google_request_duration_seconds_count",
+            &[("method", "events.list")]
+        ) >= 1.0
+    );
 
     // The database pool and statements.
     assert!(after.value("chronos_db_pool_max_connections", &[]) >= 1.0);
@@ -292,15 +342,18 @@ async fn operation_names_that_are_not_identifiers_are_not_labels() {
     let app = TestApp::spawn().await;
     let before = app.scrape().await;
     let name = "Metrics-Dashed";
-    let body = app
-        .named_operation(name, "query { __typename }", json!({}))
-        .await;
+    let body = app.named_operation(name, "query { __typename }", json!({})).await;
     // The document has no such operation: refused, and labelled `other` rather than by the name.
     assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
     let after = app.scrape().await;
     assert!(!after.has(DURATION_COUNT, &[("operation", name)]));
-    let moved = after.value(DURATION_COUNT, &[("operation", "other"), ("code", "BAD_USER_INPUT")])
-        - before.value(DURATION_COUNT, &[("operation", "other"), ("code", "BAD_USER_INPUT")]);
+    let moved = after.value(
+        DURATION_COUNT,
+        &[("operation", "other"), ("code", "BAD_USER_INPUT")],
+    ) - before.value(
+        DURATION_COUNT,
+        &[("operation", "other"), ("code", "BAD_USER_INPUT")],
+    );
     assert!(moved >= 1.0, "moved {moved}");
 }
 
@@ -360,7 +413,9 @@ async fn metrics_addr_serves_the_scrape_on_its_own_listener_only() {
     assert_eq!(graphql.status(), StatusCode::NOT_FOUND);
 
     // In development too, a configured listener takes the scrape off the main one.
-    let app = TestApp::spawn_with(|settings| settings.metrics_addr = Some("127.0.0.1:0".parse().expect("addr"))).await;
+    let app =
+        TestApp::spawn_with(|settings| settings.metrics_addr = Some("127.0.0.1:0".parse().expect("addr")))
+            .await;
     let metrics = app.metrics_address().await.expect("a metrics listener");
     app.scrape_at(&metrics).await;
     assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
