@@ -94,9 +94,20 @@ pub fn bind(addr: &str) -> anyhow::Result<std::net::TcpListener> {
     Ok(listener)
 }
 
+/// Binds the separate metrics listener (`METRICS_ADDR`).
+fn bind_metrics(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("could not listen on {addr} for metrics (set METRICS_ADDR to a free IP:PORT, or unset it)")
+    })?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener).context("could not use the metrics listener")
+}
+
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    /// `GET /metrics` alone, when `METRICS_ADDR` is set.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     schema: ChronosSchema,
 }
@@ -118,6 +129,7 @@ impl Application {
         run_migrations: bool,
     ) -> anyhow::Result<Self> {
         let listener = TcpListener::from_std(listener).context("could not use the listener")?;
+        let metrics_listener = settings.metrics_addr.map(bind_metrics).transpose()?;
         let db = connect(&settings, run_migrations).await?;
         let addr = listener.local_addr()?;
         let settings = settings.with_bound_addr(addr);
@@ -126,6 +138,7 @@ impl Application {
         }
         Ok(Self {
             listener,
+            metrics_listener,
             state: state(db, settings)?,
             schema: build_schema(),
         })
@@ -135,6 +148,13 @@ impl Application {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Where the separate metrics listener is bound, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -153,6 +173,19 @@ impl Application {
         }
         let router = crate::http::router(state.clone(), self.schema);
         let token = state.shutdown.clone();
+        // The metrics listener stops with the main one, on the same token.
+        let metrics_server = self.metrics_listener.map(|listener| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("metrics on http://{addr}/metrics");
+            }
+            tokio::spawn(crate::http::serve(
+                listener,
+                crate::http::metrics::router(state.clone()),
+                state.settings.header_read_timeout,
+                token.clone(),
+                SHUTDOWN_GRACE,
+            ))
+        });
         let signal_token = token.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -167,6 +200,11 @@ impl Application {
             SHUTDOWN_GRACE,
         )
         .await;
+        if let Some(metrics_server) = metrics_server
+            && let Err(e) = metrics_server.await
+        {
+            tracing::warn!(error = %e, "the metrics listener stopped abnormally");
+        }
         // Websockets are detached from their HTTP connection; they close themselves on the token.
         state.tasks.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, state.tasks.wait())

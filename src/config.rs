@@ -59,6 +59,9 @@ pub struct Settings {
     pub cookie_secure: bool,
     /// How long a client may take to send a request's line and headers before the connection is closed.
     pub header_read_timeout: std::time::Duration,
+    /// Where `GET /metrics` is served on a listener of its own (`METRICS_ADDR`). Unset: on the main
+    /// listener in development, nowhere in production.
+    pub metrics_addr: Option<SocketAddr>,
     pub rate_limits: RateLimits,
     pub scheduler_enabled: bool,
     pub mass_delete: MassDeleteLimits,
@@ -147,6 +150,7 @@ impl Settings {
                     csrf_secret,
                     cookie_secure: http.cookie_secure,
                     header_read_timeout: http.header_read_timeout,
+                    metrics_addr: http.metrics_addr,
                     rate_limits,
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,

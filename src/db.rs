@@ -87,6 +87,7 @@ impl StatementCounter {
         let (count, recorded) = (counter.count.clone(), counter.recorded.clone());
         db.set_metric_callback(move |info| {
             count.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::db_statement(info.elapsed);
             let mut recorded = recorded.lock().unwrap_or_else(PoisonError::into_inner);
             if let Some(recorded) = recorded.as_mut() {
                 if recorded.len() == RECORDED_STATEMENTS {
@@ -118,6 +119,29 @@ impl StatementCounter {
             .take()
             .map(Vec::from)
             .unwrap_or_default()
+    }
+}
+
+/// The pool's size, idle connections and largest size, read for a scrape.
+pub fn pool_state(db: &DatabaseConnection) -> Option<crate::metrics::PoolState> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let pool = db.get_sqlite_connection_pool();
+            Some(crate::metrics::PoolState {
+                size: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            })
+        }
+        DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            Some(crate::metrics::PoolState {
+                size: pool.size(),
+                idle: pool.num_idle(),
+                max: pool.options().get_max_connections(),
+            })
+        }
+        _ => None,
     }
 }
 

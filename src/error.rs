@@ -149,6 +149,7 @@ impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
         match e {
             sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => {
+                crate::metrics::db_acquire_timed_out();
                 Self::Overloaded { retry_after_secs: 1 }
             }
             e => Self::Internal(e.into()),

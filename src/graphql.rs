@@ -8,6 +8,7 @@ pub mod error_codes;
 pub mod field_order;
 pub mod in_flight;
 pub mod introspection;
+pub mod measured;
 pub mod scalars;
 pub mod text_inputs;
 

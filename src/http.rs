@@ -6,6 +6,7 @@ mod graphql;
 mod guards;
 mod headers;
 mod health;
+pub mod metrics;
 mod oauth_callback;
 pub mod playground;
 mod request_id;
@@ -60,8 +61,12 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
             cookies::sync_csrf_cookie,
         ))
         .layer(cookies::session_layer(&state));
-    Router::new()
-        .merge(with_session)
+    let mut router = Router::new().merge(with_session);
+    // A separate listener serves the scrape when one is configured; production never shows it publicly.
+    if state.settings.metrics_addr.is_none() && !state.settings.is_production() {
+        router = router.route("/metrics", get(metrics::scrape));
+    }
+    router
         .route("/graphql/assets/{hash}/{file}", get(playground::asset))
         .route("/", get(root))
         .route("/webhooks/google", post(webhook::google_push))

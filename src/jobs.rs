@@ -33,8 +33,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 pub use queue::{
-    DONE_RETENTION, FAILED_RETENTION, claim, cleanup, complete, enqueue, extend_lease, give_up, reschedule,
-    wait_idle,
+    DONE_RETENTION, FAILED_RETENTION, KindDepth, claim, cleanup, complete, depth_by_kind, enqueue,
+    extend_lease, give_up, reschedule, wait_idle,
 };
 pub use worker::{WorkerConfig, WorkerPool};
 

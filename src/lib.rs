@@ -19,6 +19,7 @@ pub mod graphql;
 pub mod http;
 pub mod jobs;
 pub mod key_rotation;
+pub mod metrics;
 pub mod progress;
 pub mod rate_limit;
 pub mod schema;

@@ -393,6 +393,7 @@ const POOL_EXHAUSTED: &str = "no database connection available in time";
 fn backend(e: sea_orm::DbErr) -> session_store::Error {
     match e {
         sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout) => {
+            crate::metrics::db_acquire_timed_out();
             session_store::Error::Backend(POOL_EXHAUSTED.into())
         }
         e => session_store::Error::Backend(e.to_string()),

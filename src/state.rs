@@ -138,6 +138,7 @@ impl AppState {
         settings: Settings,
         reactions: Reactions,
     ) -> anyhow::Result<Self> {
+        crate::metrics::install();
         let statements = crate::db::StatementCounter::install(&mut db);
         let cipher = Cipher::new(settings.encryption_keys.clone());
         let google = GoogleClients::new(&db, &settings, &cipher)?;

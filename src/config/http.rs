@@ -1,7 +1,7 @@
 //! Where the server listens and how browsers reach it: `BIND_ADDR`, `PUBLIC_URL`, `FRONTEND_URL`,
-//! `FRONTEND_ORIGINS`, `COOKIE_SECURE` and `HTTP_HEADER_READ_TIMEOUT_SECS`.
+//! `FRONTEND_ORIGINS`, `COOKIE_SECURE`, `HTTP_HEADER_READ_TIMEOUT_SECS` and `METRICS_ADDR`.
 
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use url::Url;
 
@@ -16,6 +16,7 @@ pub(super) struct Http {
     pub bind_addr: String,
     pub cookie_secure: bool,
     pub header_read_timeout: Duration,
+    pub metrics_addr: Option<SocketAddr>,
     pub explicit: ExplicitUrls,
 }
 
@@ -89,6 +90,17 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
         vars.problem("HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1");
         header_read_secs = DEFAULT_HEADER_READ_TIMEOUT_SECS;
     }
+    let metrics_addr = vars
+        .get("METRICS_ADDR")
+        .and_then(|raw| match raw.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                vars.problem(format!(
+                    "METRICS_ADDR must be IP:PORT (like 127.0.0.1:9100), not `{raw}`"
+                ));
+                None
+            }
+        });
     if production {
         if !cookie_secure {
             vars.problem("COOKIE_SECURE must be true in production");
@@ -101,6 +113,7 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
         bind_addr,
         cookie_secure,
         header_read_timeout: Duration::from_secs(header_read_secs.into()),
+        metrics_addr,
         explicit: ExplicitUrls {
             public_url,
             frontend_url,
@@ -131,6 +144,7 @@ mod tests {
         let http = parse(&mut v, false);
         assert!(v.problems().is_empty());
         assert_eq!(http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(http.metrics_addr, None, "no metrics listener unless asked");
         let urls = http.explicit.derive(&http.bind_addr);
         assert_eq!(urls.public_url.as_str(), "http://0.0.0.0:9000/");
         assert_eq!(urls.frontend_url, urls.public_url);
@@ -146,6 +160,7 @@ mod tests {
             ("FRONTEND_ORIGINS", "https://ok.example, not an origin"),
             ("COOKIE_SECURE", "maybe"),
             ("HTTP_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("METRICS_ADDR", "localhost:9100"),
         ]);
         let mut v = Vars::new(&m);
         let http = parse(&mut v, false);
@@ -159,6 +174,7 @@ mod tests {
                     .to_string(),
                 "COOKIE_SECURE must be true or false, not `maybe`".to_string(),
                 "HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1".to_string(),
+                "METRICS_ADDR must be IP:PORT (like 127.0.0.1:9100), not `localhost:9100`".to_string(),
             ]
         );
         assert_eq!(
@@ -189,5 +205,13 @@ mod tests {
         let http = parse(&mut v, true);
         assert!(v.problems().is_empty(), "{:?}", v.problems());
         assert!(http.cookie_secure);
+    }
+
+    #[test]
+    fn a_metrics_address_is_read() {
+        let m = map(&[("METRICS_ADDR", "0.0.0.0:9100")]);
+        let mut v = Vars::new(&m);
+        let http = parse(&mut v, true);
+        assert_eq!(http.metrics_addr, Some(SocketAddr::from(([0, 0, 0, 0], 9100))));
     }
 }

@@ -236,6 +236,8 @@ pub struct WatchRequest {
 
 /// One request to send, fully built.
 struct Spec {
+    /// The API method (`events.list`…): the `method` label of `chronos_google_requests_total`.
+    api: &'static str,
     method: Method,
     url: Url,
     if_match: Option<String>,
@@ -313,6 +315,7 @@ impl CalendarClient {
         let mut listing = CalendarListing::default();
         self.paginate(
             call,
+            "calendarList.list",
             &["users", "me", "calendarList"],
             &query,
             |page: CalendarListPage| {
@@ -341,6 +344,7 @@ impl CalendarClient {
         let mut listing = EventsListing::default();
         self.paginate(
             call,
+            "events.list",
             &["calendars", calendar_id, "events"],
             &query,
             |page: EventsPage| {
@@ -362,7 +366,9 @@ impl CalendarClient {
         event_id: &str,
     ) -> Result<Event, GoogleError> {
         let url = self.calendar_url(&["calendars", calendar_id, "events", event_id], &[])?;
-        let raw = self.execute(call, Spec::new(Method::GET, url)).await?;
+        let raw = self
+            .execute(call, Spec::new("events.get", Method::GET, url))
+            .await?;
         parse(&raw, "event")
     }
 
@@ -376,7 +382,7 @@ impl CalendarClient {
     ) -> Result<Event, GoogleError> {
         let url = self.calendar_url(&["calendars", calendar_id, "events"], &[("sendUpdates", "none")])?;
         let raw = self
-            .execute(call, Spec::new(Method::POST, url).json(event)?)
+            .execute(call, Spec::new("events.insert", Method::POST, url).json(event)?)
             .await?;
         parse(&raw, "event")
     }
@@ -395,7 +401,12 @@ impl CalendarClient {
             &["calendars", calendar_id, "events", event_id],
             &[("sendUpdates", "none")],
         )?;
-        let spec = Spec::new(change.method(), url)
+        let api = if change.method() == Method::PATCH {
+            "events.patch"
+        } else {
+            "events.update"
+        };
+        let spec = Spec::new(api, change.method(), url)
             .json(&change.body()?)?
             .if_match(if_match);
         let raw = self.execute(call, spec).await?;
@@ -414,7 +425,10 @@ impl CalendarClient {
             &["calendars", calendar_id, "events", event_id],
             &[("sendUpdates", "none")],
         )?;
-        match self.execute(call, Spec::new(Method::DELETE, url)).await {
+        match self
+            .execute(call, Spec::new("events.delete", Method::DELETE, url))
+            .await
+        {
             Ok(_) => Ok(DeleteOutcome::Deleted),
             Err(GoogleError::Gone) => Ok(DeleteOutcome::AlreadyDeleted),
             Err(e) => Err(e),
@@ -444,7 +458,7 @@ impl CalendarClient {
             ..Channel::default()
         };
         let raw = self
-            .execute(call, Spec::new(Method::POST, url).json(&body)?)
+            .execute(call, Spec::new("events.watch", Method::POST, url).json(&body)?)
             .await?;
         parse(&raw, "channel")
     }
@@ -458,7 +472,7 @@ impl CalendarClient {
     ) -> Result<(), GoogleError> {
         let url = self.calendar_url(&["channels", "stop"], &[])?;
         let body = serde_json::json!({"id": channel_id, "resourceId": resource_id});
-        self.execute(call, Spec::new(Method::POST, url).json(&body)?)
+        self.execute(call, Spec::new("channels.stop", Method::POST, url).json(&body)?)
             .await?;
         Ok(())
     }
@@ -619,7 +633,7 @@ impl CalendarClient {
                 .bearer_auth(call.access_token.expose_secret())
                 .header(CONTENT_TYPE, format!("multipart/mixed; boundary={boundary}"))
                 .body(body);
-            transport::send_once(request).await
+            transport::send_once("batch", request).await
         };
         let raw = match raw.and_then(|raw| transport::check_status(raw, false)) {
             Ok(raw) => raw,
@@ -727,6 +741,7 @@ impl CalendarClient {
     async fn paginate<P, F>(
         &self,
         call: &GoogleCall,
+        api: &'static str,
         segments: &[&str],
         query: &[(&str, String)],
         mut on_page: F,
@@ -743,7 +758,9 @@ impl CalendarClient {
                 q.push(("pageToken", token));
             }
             let url = self.calendar_url(segments, &q)?;
-            let raw = self.execute(call, Spec::new(Method::GET, url).listing()).await?;
+            let raw = self
+                .execute(call, Spec::new(api, Method::GET, url).listing())
+                .await?;
             let page: P = parse(&raw, "list page")?;
             match on_page(page) {
                 Some(next) if page_token.as_deref() == Some(next.as_str()) => {
@@ -780,7 +797,7 @@ impl CalendarClient {
                 } else if matches!(spec.method, Method::POST | Method::PUT | Method::PATCH) {
                     request = request.header(reqwest::header::CONTENT_LENGTH, "0");
                 }
-                match transport::send_once(request).await {
+                match transport::send_once(spec.api, request).await {
                     Ok(raw) => transport::check_status(raw, spec.listing),
                     Err(e) => Err(e),
                 }
@@ -816,8 +833,9 @@ impl CalendarClient {
 }
 
 impl Spec {
-    fn new(method: Method, url: Url) -> Self {
+    fn new(api: &'static str, method: Method, url: Url) -> Self {
         Self {
+            api,
             method,
             url,
             if_match: None,

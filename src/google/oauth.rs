@@ -238,7 +238,7 @@ impl OAuthClient {
                 .client
                 .post(self.revoke_url.clone())
                 .form(&[("token", token.expose_secret())]);
-            let attempt = match transport::send_once(request).await {
+            let attempt = match transport::send_once("oauth.revoke", request).await {
                 Ok(raw) if raw.is_success() || is_oauth_error(&raw, "invalid_token") => Ok(raw),
                 Ok(raw) if raw.status >= 500 || raw.status == 429 => Err(transport::status_error(
                     raw.status,
@@ -268,7 +268,7 @@ impl OAuthClient {
                 .client
                 .get(self.userinfo_url.clone())
                 .bearer_auth(access_token.expose_secret());
-            let attempt = match transport::send_once(request).await {
+            let attempt = match transport::send_once("oauth.userinfo", request).await {
                 Ok(raw) => transport::check_status(raw, false),
                 Err(e) => Err(e),
             };
@@ -324,12 +324,15 @@ async fn send_oauth(
         failure: Failure::Permanent,
         message: "invalid token request".into(),
     })?;
-    let raw = transport::send_once(reqwest::RequestBuilder::from_parts(http.clone(), request))
-        .await
-        .map_err(|e| OAuthHttpError::Transport {
-            failure: e.failure,
-            message: e.error.to_string(),
-        })?;
+    let raw = transport::send_once(
+        "oauth.token",
+        reqwest::RequestBuilder::from_parts(http.clone(), request),
+    )
+    .await
+    .map_err(|e| OAuthHttpError::Transport {
+        failure: e.failure,
+        message: e.error.to_string(),
+    })?;
     if raw.status == 429 || raw.status >= 500 {
         return Err(OAuthHttpError::Status {
             status: raw.status,

@@ -87,13 +87,24 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> AttemptError<GoogleError> {
 }
 
 /// Sends once and reads the whole body (a body cut short is a connection failure, so it is retried).
+/// Every request to Google passes here and is counted under its API method (`events.list`…).
 pub(crate) async fn send_once(
+    api: &'static str,
     request: reqwest::RequestBuilder,
 ) -> Result<RawResponse, AttemptError<GoogleError>> {
-    let response = request.send().await.map_err(|e| transport_error(&e))?;
+    let started = std::time::Instant::now();
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => {
+            crate::metrics::google_request(api, None, started.elapsed());
+            return Err(transport_error(&e));
+        }
+    };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| transport_error(&e))?;
+    let body = response.bytes().await;
+    crate::metrics::google_request(api, Some(status), started.elapsed());
+    let body = body.map_err(|e| transport_error(&e))?;
     Ok(RawResponse {
         status,
         headers,

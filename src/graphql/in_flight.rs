@@ -14,6 +14,7 @@ use futures::{
 };
 use uuid::Uuid;
 
+use super::measured::SubscriptionMark;
 use crate::{error::AppError, rate_limit::InFlight};
 
 /// `inner`, running each query or mutation of `user` in one of the user's slots. Signed-out callers have
@@ -31,6 +32,7 @@ impl<E: Executor> InFlightLimited<E> {
     }
 
     async fn execute_in_slot(&self, request: Request, session_data: Option<Arc<Data>>) -> Response {
+        let _in_flight = crate::metrics::operation_in_flight();
         let _slot = match self.user {
             Some(user) => match self.slots.acquire(user).await {
                 Ok(slot) => Some(slot),
@@ -66,6 +68,9 @@ impl<E: Executor> Executor for InFlightLimited<E> {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         if is_subscription(&mut request) {
+            if let Some(mark) = SubscriptionMark::of(&request) {
+                mark.set();
+            }
             return self.inner.execute_stream(request, session_data);
         }
         let this = self.clone();

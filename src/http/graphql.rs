@@ -28,6 +28,7 @@ use crate::{
         error_codes::CodedErrors,
         in_flight::InFlightLimited,
         introspection::Introspection,
+        measured::Measured,
         text_inputs::PlainTextInputs,
     },
     schema::ChronosSchema,
@@ -149,10 +150,21 @@ pub async fn graphql_post(
             .into_response();
         }
     };
+    // Refused before it executes (CSRF, rate limit), the operation is measured here.
+    let started = std::time::Instant::now();
+    let operation_name = request.operation_name.clone();
+    let refused = |error: AppError| {
+        crate::metrics::graphql_operation(
+            crate::metrics::operation_label(operation_name.as_deref()),
+            error.code().to_owned(),
+            started.elapsed(),
+        );
+        refusal(error)
+    };
     let session = TypedSession(session);
     let viewer = match authenticate(&state, &session, &headers, true).await {
         Ok(viewer) => viewer,
-        Err(e) => return refusal(e),
+        Err(e) => return refused(e),
     };
     let client = client_info(peer, &headers);
     let limited = match viewer.user_id {
@@ -160,12 +172,12 @@ pub async fn graphql_post(
         None => state.rate_limits.api_ip.check(&client.ip),
     };
     if let Err(e) = limited {
-        return refusal(e);
+        return refused(e);
     }
     if viewer.user_id.is_some()
         && let Err(e) = session.touch(Utc::now(), client.user_agent.as_deref()).await
     {
-        return refusal(e);
+        return refused(e);
     }
     let user_id = viewer.user_id;
     let mut request = request;
@@ -178,7 +190,7 @@ pub async fn graphql_post(
 /// The schema behind what every transport applies alike: a document within the guard's limits (measured
 /// before anything else parses or validates it), plain-text inputs and introspection only where published
 /// before anything executes, then one of the user's in-flight slots while it executes, and a contract code
-/// on every error after (`extra` admits first).
+/// on every error after (`extra` admits first), and the whole measured.
 fn guarded(
     schema: ChronosSchema,
     state: &AppState,
@@ -191,7 +203,7 @@ fn guarded(
     let limited = InFlightLimited::new(schema, state.rate_limits.in_flight.clone(), user_id);
     let admitted = Admitted::new(Admitted::new(limited, introspection), PlainTextInputs);
     let admitted = Admitted::new(admitted, DocumentGuard::default());
-    CodedErrors::new(Admitted::new(admitted, extra))
+    Measured::new(CodedErrors::new(Admitted::new(admitted, extra)))
 }
 
 /// Admits every request: what POST passes to [`guarded`] (its limits are checked before, as HTTP).
@@ -307,6 +319,7 @@ pub async fn graphql_ws(
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             tasks.track_future(async move {
+                let _open = crate::metrics::websocket_open();
                 let (mut sink, stream) = socket.split();
                 let data = crate::schema::request_data(&state, viewer);
                 let limit = OperationRateLimit {

@@ -16,20 +16,28 @@ use axum::{
 use chrono::Utc;
 
 use crate::crypto::constant_time_eq;
-use crate::{calendars, error::AppError, state::AppState};
+use crate::{calendars, error::AppError, metrics, state::AppState};
 
 const CHANNEL_ID: &str = "x-goog-channel-id";
 const CHANNEL_TOKEN: &str = "x-goog-channel-token";
 const RESOURCE_STATE: &str = "x-goog-resource-state";
 
 pub async fn google_push(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (outcome, response) = handle(&state, &headers).await;
+    metrics::push_notification(outcome);
+    response
+}
+
+/// The answer to a notification, and what came of it (the `outcome` label of
+/// `chronos_push_notifications_total`).
+async fn handle(state: &AppState, headers: &HeaderMap) -> (&'static str, Response) {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(channel_id), Some(resource_state)) = (header(CHANNEL_ID), header(RESOURCE_STATE)) else {
         tracing::debug!("push notification without channel headers ignored");
-        return StatusCode::OK.into_response();
+        return ("malformed", StatusCode::OK.into_response());
     };
     if resource_state == "sync" {
-        return StatusCode::OK.into_response();
+        return ("sync", StatusCode::OK.into_response());
     }
     let channel = match calendars::push::find_live_channel(&state.db, channel_id, Utc::now()).await {
         Ok(Some(channel)) => channel,
@@ -38,25 +46,26 @@ pub async fn google_push(State(state): State<AppState>, headers: HeaderMap) -> R
                 channel_id,
                 "push notification for an unknown, stopped or expired channel ignored"
             );
-            return StatusCode::OK.into_response();
+            return ("unknown_channel", StatusCode::OK.into_response());
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return ("error", e.into_response()),
     };
     let token = header(CHANNEL_TOKEN).unwrap_or_default();
     if !constant_time_eq(&calendars::push::token_digest(token), &channel.token) {
         tracing::debug!(channel_id, "push notification with a wrong channel token ignored");
-        return StatusCode::OK.into_response();
+        return ("wrong_token", StatusCode::OK.into_response());
     }
     if let Err(AppError::RateLimited { retry_after_secs }) = state.rate_limits.webhook.check(&channel.id) {
-        return (
+        let response = (
             StatusCode::SERVICE_UNAVAILABLE,
             [(RETRY_AFTER, retry_after_secs.to_string())],
         )
             .into_response();
+        return ("rate_limited", response);
     }
-    match calendars::jobs::enqueue_pushed_refresh(&state, channel.calendar_id).await {
-        Ok(()) => StatusCode::OK.into_response(),
+    match calendars::jobs::enqueue_pushed_refresh(state, channel.calendar_id).await {
+        Ok(()) => ("refresh_queued", StatusCode::OK.into_response()),
         // 5xx: Google sends the notification again later.
-        Err(e) => e.into_response(),
+        Err(e) => ("error", e.into_response()),
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait,
-    QueryFilter, SqlErr, Statement, Value,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, SqlErr, Statement, Value,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -325,6 +325,36 @@ pub async fn wait_idle<C: ConnectionTrait>(db: &C, timeout: Duration) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// One kind's share of the queue: what `GET /metrics` reports.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct KindDepth {
+    pub kind: String,
+    /// QUEUED, due or not.
+    pub queued: i64,
+    /// QUEUED and due (`run_at <= now`).
+    pub due: i64,
+    pub running: i64,
+    /// The earliest `run_at` of the due jobs.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
+/// The queue by kind at `now`, in one grouped statement over the QUEUED and RUNNING jobs.
+pub async fn depth_by_kind<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> Result<Vec<KindDepth>, DbErr> {
+    let sql = "SELECT kind, \
+             SUM(CASE WHEN status = 'QUEUED' THEN 1 ELSE 0 END) AS queued, \
+             SUM(CASE WHEN status = 'QUEUED' AND run_at <= $1 THEN 1 ELSE 0 END) AS due, \
+             SUM(CASE WHEN status = 'RUNNING' THEN 1 ELSE 0 END) AS running, \
+             MIN(CASE WHEN status = 'QUEUED' AND run_at <= $1 THEN run_at END) AS oldest_due \
+         FROM jobs WHERE status IN ('QUEUED', 'RUNNING') GROUP BY kind ORDER BY kind";
+    KindDepth::find_by_statement(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        [now.into()],
+    ))
+    .all(db)
+    .await
 }
 
 /// A lease as a time span, capped so that adding it to a date cannot overflow.

@@ -503,10 +503,24 @@ async fn finish(
         .filter(sync_runs::Column::Id.eq(run.id))
         .exec(&state.db)
         .await?;
+    let elapsed = run
+        .started_at
+        .and_then(|started| (Utc::now() - started).to_std().ok());
+    crate::metrics::sync_run_finished(outcome_label(status), elapsed);
     sync_runs::Entity::find_by_id(run.id)
         .one(&state.db)
         .await?
         .ok_or(AppError::NotFound("sync run"))
+}
+
+/// The `outcome` label of a finished run.
+fn outcome_label(status: SyncRunStatus) -> &'static str {
+    match status {
+        SyncRunStatus::Succeeded => "succeeded",
+        SyncRunStatus::Partial => "partial",
+        SyncRunStatus::Failed => "failed",
+        SyncRunStatus::Queued | SyncRunStatus::Running => "unfinished",
+    }
 }
 
 /// Sends a run's progress messages: APPLYING throttled to a few per second, with the latest state sent

@@ -115,6 +115,8 @@ pub struct Server {
 
 struct Running {
     state: chronos::state::AppState,
+    /// `http://host:port` of the separate metrics listener, when `METRICS_ADDR` is set.
+    metrics_address: Option<String>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -125,6 +127,7 @@ impl Server {
             .await
             .expect("build app");
         let address = format!("http://{}", app.local_addr());
+        let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
         let state = app.state().clone();
         let (shutdown, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
@@ -132,6 +135,7 @@ impl Server {
         }));
         *self.running.lock().await = Some(Running {
             state,
+            metrics_address,
             shutdown,
             task,
         });
@@ -297,6 +301,16 @@ impl TestApp {
             .as_ref()
             .map(|running| running.state.clone())
             .expect("server running")
+    }
+
+    /// `http://host:port` of the running server's separate metrics listener (`METRICS_ADDR`), if any.
+    pub async fn metrics_address(&self) -> Option<String> {
+        self.server
+            .running
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|running| running.metrics_address.clone())
     }
 
     pub fn settings(&self) -> &Settings {

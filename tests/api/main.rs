@@ -17,6 +17,7 @@ mod jobs;
 mod landing;
 mod live_changes;
 mod load;
+mod metrics;
 mod n_plus_one;
 mod quotas;
 mod recurring_edits;
