@@ -10,9 +10,15 @@
 //! `TEST_DATABASE_URL` is used when `BENCH_DATABASE_URL` is not set. `BENCH_RUNS` sets the number of
 //! timed runs (default 50).
 
+// Each benchmark uses its part of the shared support.
+#[allow(dead_code)]
+#[path = "support/bench_database.rs"]
+mod bench_database;
+
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use bench_database::BenchDatabase;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use chronos::{
     crypto::{Cipher, KeyRing},
@@ -53,16 +59,9 @@ async fn main() -> anyhow::Result<()> {
         .find_map(|name| std::env::var(name).ok().filter(|url| !url.is_empty()));
     match postgres {
         Some(admin_url) => {
-            let name = format!("chronos_bench_{}", Uuid::new_v4().simple());
-            let admin = chronos::db::connect(&admin_url).await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await?;
-            let url = replace_database(&admin_url, &name);
-            let result = bench("PostgreSQL", &url, runs).await;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .await?;
+            let database = BenchDatabase::postgres(&admin_url).await?;
+            let result = bench(database.label, &database.url, runs).await;
+            database.remove().await?;
             result?;
         }
         None => println!("\n(PostgreSQL skipped: set BENCH_DATABASE_URL or TEST_DATABASE_URL)"),
@@ -281,14 +280,4 @@ async fn print_plan(db: &DatabaseConnection, calendar_id: Uuid, window: Window) 
         }
     }
     Ok(())
-}
-
-/// `postgres://u@h:5432/admin?x` -> `postgres://u@h:5432/<name>?x`.
-fn replace_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let prefix = base.rsplit_once('/').map_or(base, |(prefix, _)| prefix);
-    match query {
-        Some(q) => format!("{prefix}/{name}?{q}"),
-        None => format!("{prefix}/{name}"),
-    }
 }

@@ -13,12 +13,16 @@
 //! ```
 //! `BENCH_CHANGES` sets the number of isolated changes (200; a quarter as many back to back).
 
+#[path = "support/bench_database.rs"]
+mod bench_database;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
+use bench_database::BenchDatabase;
 use chronos::{
     app::Application,
     config::{GoogleQuota, GoogleSettings, Settings},
@@ -26,10 +30,8 @@ use chronos::{
 use futures::{SinkExt as _, StreamExt as _};
 use google_emulator::{Emulator, EmulatorConfig};
 use reqwest::{cookie::CookieStore as _, cookie::Jar};
-use sea_orm::ConnectionTrait as _;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
-use uuid::Uuid;
 
 const EMAIL: &str = "live@bench.example.com";
 
@@ -40,39 +42,17 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let dir = tempfile::tempdir()?;
-    let postgres = std::env::var("BENCH_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let (url, scratch) = match &postgres {
-        Some(admin_url) => {
-            let name = format!("chronos_bench_{}", Uuid::new_v4().simple());
-            let admin = chronos::db::connect(admin_url).await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await?;
-            let mut url = url::Url::parse(admin_url)?;
-            url.set_path(&format!("/{name}"));
-            (url.to_string(), Some((admin, name)))
-        }
-        None => (
-            format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
-            None,
-        ),
-    };
-    let result = bench(&url, dir.path(), changes).await;
-    if let Some((admin, name)) = scratch {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await?;
-    }
+    let database = BenchDatabase::from_env(dir.path()).await?;
+    let result = bench(&database, dir.path(), changes).await;
+    database.remove().await?;
     result
 }
 
-async fn bench(url: &str, data_dir: &std::path::Path, changes: usize) -> anyhow::Result<()> {
+async fn bench(database: &BenchDatabase, data_dir: &std::path::Path, changes: usize) -> anyhow::Result<()> {
     let emulator = Emulator::spawn(EmulatorConfig::without_quotas()).await?;
     emulator.emulator.create_account(EMAIL, None);
     let google_url = url::Url::parse(&emulator.base_url())?;
-    let mut settings = Settings::for_local(url, data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut settings = Settings::for_local(&database.url, data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     settings.google = GoogleSettings::single_host(&google_url);
     settings.google.quota = GoogleQuota::UNPACED;
     settings.rate_limits.api_per_min = 0;
@@ -88,12 +68,10 @@ async fn bench(url: &str, data_dir: &std::path::Path, changes: usize) -> anyhow:
     browser.wait_for_primary_ready().await?;
     let mut socket = browser.subscribe_to_changes().await?;
 
-    let database = if url.starts_with("sqlite") {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
-    println!("live_bench: changes at Google, one at a time; database: {database}");
+    println!(
+        "live_bench: changes at Google, one at a time; database: {}",
+        database.label
+    );
     let inserter = Inserter {
         http: reqwest::Client::new(),
         url: format!("{}/calendar/v3/calendars/{EMAIL}/events", emulator.base_url()),

@@ -21,12 +21,17 @@
 //! google-emulator`), so the peak memory printed is the server's alone; otherwise it runs in this
 //! process and the figure covers both.
 
+// Each benchmark uses its part of the shared support.
+#[allow(dead_code)]
+#[path = "support/bench_database.rs"]
+mod bench_database;
 #[path = "support/proc_status.rs"]
 mod proc_status;
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use bench_database::BenchDatabase;
 use chrono::{TimeDelta, Utc};
 use chronos::{
     app::Application,
@@ -41,7 +46,7 @@ use chronos::{
 };
 use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use proc_status::memory_kib;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
@@ -59,35 +64,13 @@ async fn main() -> anyhow::Result<()> {
     let latency_ms: usize = env_number("BENCH_LATENCY_MS", 20);
     let part_latency_ms: usize = env_number("BENCH_PART_LATENCY_MS", 0);
     let dir = tempfile::tempdir()?;
-    let postgres = std::env::var("BENCH_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.is_empty());
-    let (url, scratch) = match &postgres {
-        Some(admin_url) => {
-            let name = format!("chronos_bench_{}", Uuid::new_v4().simple());
-            let admin = chronos::db::connect(admin_url).await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await?;
-            let mut url = url::Url::parse(admin_url)?;
-            url.set_path(&format!("/{name}"));
-            (url.to_string(), Some((admin, name)))
-        }
-        None => (
-            format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
-            None,
-        ),
-    };
+    let database = BenchDatabase::from_env(dir.path()).await?;
     let latency = Latency {
         ms: latency_ms,
         batch_part_ms: part_latency_ms,
     };
-    let result = bench(&url, dir.path(), events, latency).await;
-    if let Some((admin, name)) = scratch {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await?;
-    }
+    let result = bench(&database.url, dir.path(), events, latency).await;
+    database.remove().await?;
     result
 }
 

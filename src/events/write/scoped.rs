@@ -112,9 +112,15 @@ async fn find(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<Found>
 /// The end an instance at `original` has without changes of its own (the master's length).
 fn regular_end(master: &events::Model, original: &EventTime) -> AppResult<EventTime> {
     let (start, end, _) = store::row_times(master)?;
-    Ok(match (original, &start, &end) {
+    Ok(same_length(original, &start, &end).unwrap_or(end))
+}
+
+/// The end that gives an event starting at `at` the length from `from` to `to` (in days for all-day
+/// times, the zone of `to`); `None` when the three are not of one kind.
+fn same_length(at: &EventTime, from: &EventTime, to: &EventTime) -> Option<EventTime> {
+    match (at, from, to) {
         (EventTime::Date(at), EventTime::Date(from), EventTime::Date(to)) => {
-            EventTime::Date(*at + (*to - *from))
+            Some(EventTime::Date(*at + (*to - *from)))
         }
         (
             EventTime::DateTime { instant, .. },
@@ -123,12 +129,12 @@ fn regular_end(master: &events::Model, original: &EventTime) -> AppResult<EventT
                 instant: to,
                 time_zone,
             },
-        ) => EventTime::DateTime {
+        ) => Some(EventTime::DateTime {
             instant: *instant + (*to - *from),
             time_zone: time_zone.clone(),
-        },
-        _ => end.clone(),
-    })
+        }),
+        _ => None,
+    }
 }
 
 fn whole_only(scope: Scope, is_master: bool) -> AppResult<()> {
@@ -237,28 +243,8 @@ async fn update_series(
         let new_start = patch.start.clone().unwrap_or(original.clone());
         let new_end = patch.end.clone().unwrap_or(regular_end.clone());
         let start = moved_like(&master_start, original, &new_start)?;
-        let end = match (&start, &new_start, &new_end) {
-            (EventTime::Date(s), EventTime::Date(from), EventTime::Date(to)) => {
-                EventTime::Date(*s + (*to - *from))
-            }
-            (
-                EventTime::DateTime { instant, .. },
-                EventTime::DateTime { instant: from, .. },
-                EventTime::DateTime {
-                    instant: to,
-                    time_zone,
-                },
-            ) => EventTime::DateTime {
-                instant: *instant + (*to - *from),
-                time_zone: time_zone.clone(),
-            },
-            _ => {
-                return Err(AppError::bad_input(
-                    "end",
-                    "must be of the same kind as the start",
-                ));
-            }
-        };
+        let end = same_length(&start, &new_start, &new_end)
+            .ok_or_else(|| AppError::bad_input("end", "must be of the same kind as the start"))?;
         patch.start = Some(start);
         patch.end = Some(end);
     }
