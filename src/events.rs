@@ -5,12 +5,14 @@
 //!   cache through it);
 //! - [`recurrence`]: pure expansion of series;
 //! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`;
+//!   [`search`]: `searchEvents` over a blind index of the texts;
 //! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
 
 pub mod feed;
 mod graphql;
 pub mod lookup;
 pub mod recurrence;
+pub mod search;
 pub mod store;
 pub mod validate;
 pub mod window;
