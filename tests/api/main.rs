@@ -17,6 +17,7 @@ mod landing;
 mod load;
 mod n_plus_one;
 mod quotas;
+mod search;
 mod security;
 mod socket_sessions;
 mod sync_configs;

@@ -29,6 +29,9 @@ const PARTS: [(&str, &str); 4] = [
 /// for, never the events returned.
 const EVENTS: &str = "query($min: DateTime!, $max: DateTime!) { events(timeMin: $min, timeMax: $max, first: 100) { edges { node { id calendar { id } } } } }";
 
+/// A search reads the index once for every calendar of the user, then the page's rows in one query.
+const SEARCH: &str = "{ searchEvents(query: \"n+1\", first: 100) { edges { node { id calendar { id } } } } }";
+
 fn window() -> Value {
     json!({ "min": "2030-01-01T00:00:00Z", "max": "2030-02-01T00:00:00Z" })
 }
@@ -133,6 +136,7 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
         .expect("calendar");
     app.grow(1, 1).await;
     let (few_events, few) = app.statements_for(EVENTS, window()).await;
+    let (few_found, few_search) = app.statements_for(SEARCH, json!({})).await;
     let calendars = app.writable_calendars().await;
     app.create_events(&calendars, 6).await;
     let (many_events, many) = app.statements_for(EVENTS, window()).await;
@@ -140,6 +144,11 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
         many["events"]["edges"].as_array().map(Vec::len) > few["events"]["edges"].as_array().map(Vec::len)
     );
     assert_eq!(few_events, many_events, "events -> calendar queries per event");
+    let (many_found, many_search) = app.statements_for(SEARCH, json!({})).await;
+    let found = |data: &Value| data["searchEvents"]["edges"].as_array().map(Vec::len).unwrap_or_default();
+    assert!(found(&few_search) >= 1, "{few_search}");
+    assert!(found(&many_search) > found(&few_search), "{many_search}");
+    assert_eq!(few_found, many_found, "searchEvents queries per event");
     let (_, small_data) = app.statements_for(NESTED, window()).await;
     let mut small_parts = Vec::new();
     for (_, query) in PARTS {
