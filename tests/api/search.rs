@@ -463,3 +463,93 @@ fn search_fold(word: &str) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Runs `chronos rotate-keys` on the test database with `keys` (ENCRYPTION_KEYS); returns its output.
+fn rotate_keys(app: &TestApp, keys: &str) -> String {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chronos"))
+        .arg("rotate-keys")
+        .env_clear()
+        .env("DATABASE_URL", &app.server.db.url)
+        .env("ENCRYPTION_KEYS", keys)
+        .env("CSRF_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run rotate-keys");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[tokio::test]
+async fn rotate_keys_reindexes_search_and_backfills_unindexed_events() {
+    use chronos::{
+        crypto::{Cipher, KeyRing},
+        events::search::{SearchQuery, search},
+    };
+
+    let (app, calendar) = signed_in("rotor@example.com").await;
+    app.create_searchable(&calendar, at("Budget offsite", 8)).await;
+    assert_eq!(app.search_summaries("offsite").await, ["Budget offsite"]);
+    let user_id = Uuid::parse_str(app.me().await["id"].as_str().expect("user id")).expect("uuid");
+    let db = app.server_state().await.db.clone();
+
+    let old = app.settings().encryption_keys.clone();
+    let new = KeyRing::generate("k2").expect("ring");
+    let both = format!("{},{}", new.to_env_string(), old.to_env_string());
+    let found = |ring: KeyRing| {
+        let db = db.clone();
+        async move {
+            let query = SearchQuery {
+                text: "budget",
+                calendar_ids: None,
+                time_min: None,
+                time_max: None,
+                first: 10,
+                after: None,
+            };
+            search(&db, &Cipher::new(ring), user_id, query)
+                .await
+                .expect("search")
+                .edges
+                .len()
+        }
+    };
+    let key_ids = || {
+        let db = db.clone();
+        async move {
+            db.query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT DISTINCT key_id FROM event_search_tokens ORDER BY 1",
+            ))
+            .await
+            .expect("key ids")
+            .iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("key id"))
+            .collect::<Vec<_>>()
+        }
+    };
+
+    // Mid-rotation the ring holds both keys: entries under the old one still match.
+    assert_eq!(key_ids().await, ["k1"]);
+    assert_eq!(found(KeyRing::parse(&both).expect("both")).await, 1);
+    assert_eq!(found(new.clone()).await, 0, "entries depend on the key");
+
+    let first = rotate_keys(&app, &both);
+    assert!(first.contains("re-indexed 1 events for search"), "{first}");
+    assert_eq!(key_ids().await, ["k2"]);
+    assert_eq!(found(new.clone()).await, 1);
+    let second = rotate_keys(&app, &both);
+    assert!(second.contains("re-indexed 0 events for search"), "{second}");
+
+    // Events cached before the index existed have no entries: the command indexes them.
+    db.execute_unprepared("DELETE FROM event_search_tokens")
+        .await
+        .expect("clear the index");
+    assert_eq!(found(new.clone()).await, 0);
+    let backfill = rotate_keys(&app, &new.to_env_string());
+    assert!(backfill.contains("re-indexed 1 events for search"), "{backfill}");
+    assert_eq!(found(new).await, 1);
+}
