@@ -80,7 +80,10 @@ async fn main() -> anyhow::Result<()> {
     let runs = env_number("BENCH_RUNS", 50).max(1);
     let events = env_number("BENCH_EVENTS", 10_000);
     let dir = tempfile::tempdir()?;
-    match std::env::var("BENCH_DATABASE_URL").ok().filter(|url| !url.is_empty()) {
+    match std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
         Some(admin_url) => {
             let name = format!("chronos_bench_{}", Uuid::new_v4().simple());
             let admin = chronos::db::connect(&admin_url).await?;
@@ -109,7 +112,13 @@ fn env_number(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn bench(label: &str, url: &str, data_dir: &std::path::Path, events: usize, runs: usize) -> anyhow::Result<()> {
+async fn bench(
+    label: &str,
+    url: &str,
+    data_dir: &std::path::Path,
+    events: usize,
+    runs: usize,
+) -> anyhow::Result<()> {
     let emulator = Emulator::spawn(EmulatorConfig::without_quotas()).await?;
     emulator.emulator.create_account(EMAIL, None);
     let mut settings = Settings::for_local(url, data_dir).map_err(|e| anyhow::anyhow!("{e}"))?;

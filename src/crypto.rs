@@ -276,7 +276,9 @@ impl BlindIndex {
 
 impl fmt::Debug for BlindIndex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BlindIndex").field("key_id", &self.key_id).finish()
+        f.debug_struct("BlindIndex")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -748,7 +750,10 @@ impl Cipher {
     /// # Errors
     /// See [`Cipher::blind_index`].
     pub fn blind_indexes(&self, user_id: Uuid) -> Result<Vec<BlindIndex>, CryptoError> {
-        self.ring.keys().map(|key| key.user_blind_index(user_id)).collect()
+        self.ring
+            .keys()
+            .map(|key| key.user_blind_index(user_id))
+            .collect()
     }
 
     /// Decrypts with whichever key the envelope names and re-encrypts with the
@@ -1358,5 +1363,4 @@ mod tests {
             all[0].digest(b"w", "x")
         );
     }
-
 }

@@ -169,7 +169,7 @@ async fn reindex_event(
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("event {id} has no owner")))?,
     };
     let event = store::decode(cipher, user_id, &row)?;
-    search::reindex(&txn, cipher, user_id, &[(row.id, search::texts_of(&event))]).await?;
+    search::index::reindex(&txn, cipher, user_id, &[(row.id, search::texts_of(&event))]).await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -10,7 +10,7 @@
 //!   (it carries `recurringEventId` and `originalStartTime`), which stays as a live row with status
 //!   CANCELLED: it removes one instance of the series;
 //! - summary, description and location are encrypted with [`Aad`] `(user, "events", column, row id)`,
-//!   and indexed for search ([`search::reindex`]) in the same transaction; tombstones and cancelled
+//!   and indexed for search ([`search_index::reindex`]) in the same transaction; tombstones and cancelled
 //!   exceptions are not indexed;
 //! - Google's strings are stored without the characters plain text may not hold ([`crate::text`]), so an
 //!   event with a NUL or another control character at Google never makes a refresh fail; an event whose
@@ -35,7 +35,7 @@ use crate::{
 
 use super::{
     recurrence::{self, EventTime, Series},
-    search,
+    search::index as search_index,
 };
 
 /// Private extended property that marks an event as a copy written by a sync config; its value is the
@@ -481,7 +481,7 @@ pub async fn upsert_batch<C: ConnectionTrait>(
     let defer_inserts = distinct.len() == readable.iter().flatten().count();
     let mut new_rows = Vec::new();
     // Each written row's texts for the search index (the last entry of a row wins).
-    let mut reindexed: HashMap<Uuid, search::Texts<'_>> = HashMap::new();
+    let mut reindexed: HashMap<Uuid, search_index::Texts<'_>> = HashMap::new();
 
     let mut outcomes = Vec::with_capacity(listed.len());
     for (event, readable) in listed.iter().zip(readable) {
@@ -534,13 +534,11 @@ pub async fn upsert_batch<C: ConnectionTrait>(
         };
         match outcome {
             UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) => {
-                let live = (event.status.as_deref() != Some("cancelled")).then(|| {
-                    [
-                        event.summary.as_deref(),
-                        event.description.as_deref(),
-                        event.location.as_deref(),
-                    ]
-                });
+                let live = (event.status.as_deref() != Some("cancelled")).then_some([
+                    event.summary.as_deref(),
+                    event.description.as_deref(),
+                    event.location.as_deref(),
+                ]);
                 reindexed.insert(id, live);
             }
             UpsertOutcome::Tombstoned(id) => {
@@ -560,8 +558,8 @@ pub async fn upsert_batch<C: ConnectionTrait>(
             .exec_without_returning(txn)
             .await?;
     }
-    let reindexed: Vec<(Uuid, search::Texts<'_>)> = reindexed.into_iter().collect();
-    search::reindex(txn, cipher, user_id, &reindexed).await?;
+    let reindexed: Vec<(Uuid, search_index::Texts<'_>)> = reindexed.into_iter().collect();
+    search_index::reindex(txn, cipher, user_id, &reindexed).await?;
     Ok(outcomes)
 }
 
@@ -884,7 +882,7 @@ where
         count += result.rows_affected;
     }
     // A tombstone is not searchable.
-    search::forget(&txn, ids).await?;
+    search_index::forget(&txn, ids).await?;
     txn.commit().await?;
     Ok(count)
 }

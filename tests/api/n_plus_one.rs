@@ -145,7 +145,12 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
     );
     assert_eq!(few_events, many_events, "events -> calendar queries per event");
     let (many_found, many_search) = app.statements_for(SEARCH, json!({})).await;
-    let found = |data: &Value| data["searchEvents"]["edges"].as_array().map(Vec::len).unwrap_or_default();
+    let found = |data: &Value| {
+        data["searchEvents"]["edges"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_default()
+    };
     assert!(found(&few_search) >= 1, "{few_search}");
     assert!(found(&many_search) > found(&few_search), "{many_search}");
     assert_eq!(few_found, many_found, "searchEvents queries per event");

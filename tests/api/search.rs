@@ -114,7 +114,8 @@ async fn finds_by_words_beginnings_accents_and_case_whole_words_first() {
     let mut lunch = at("Team lunch", 5);
     lunch["description"] = json!("Dentists' conference, notes to follow");
     app.create_searchable(&calendar, lunch).await;
-    app.create_searchable(&calendar, at("CAFE MULLER: dentist", 20)).await;
+    app.create_searchable(&calendar, at("CAFE MULLER: dentist", 20))
+        .await;
     app.create_searchable(&calendar, at("Gym", 7)).await;
 
     // One word, whatever its case: the whole-word matches by start, then the beginning of "Dentists'".
@@ -150,8 +151,10 @@ async fn finds_by_words_beginnings_accents_and_case_whole_words_first() {
 
     // Time bounds keep what overlaps them.
     assert_eq!(
-        app.search_with(json!({ "query": "dent", "timeMin": "2030-01-08T00:00:00Z", "timeMax": "2030-01-15T00:00:00Z" }))
-            .await,
+        app.search_with(
+            json!({ "query": "dent", "timeMin": "2030-01-08T00:00:00Z", "timeMax": "2030-01-15T00:00:00Z" })
+        )
+        .await,
         ["Dentist appointment"]
     );
     assert_eq!(
@@ -246,7 +249,8 @@ async fn never_returns_another_users_events() {
     bob.emulator().create_account("bob.search@example.com", None);
     bob.sign_in("bob.search@example.com").await;
     let bob_calendar = bob.primary_calendar().await;
-    bob.create_searchable(&bob_calendar, at("Dentist for Bob", 6)).await;
+    bob.create_searchable(&bob_calendar, at("Dentist for Bob", 6))
+        .await;
 
     // Each finds their own event by the shared word, never the other's.
     assert_eq!(alice.search_summaries("dentist").await, ["Secret dentist visit"]);
@@ -357,7 +361,12 @@ async fn the_index_follows_google_side_changes_and_deletions() {
     );
 
     // Deleted at Google: gone from the results.
-    let deleted = http.delete(&url).bearer_auth(&token).send().await.expect("delete");
+    let deleted = http
+        .delete(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
     assert!(deleted.status().is_success(), "{}", deleted.status());
     refresh().await;
     assert!(app.search_summaries("annual").await.is_empty());
