@@ -360,6 +360,35 @@ async fn the_index_follows_google_side_changes_and_deletions() {
         ["Standup"]
     );
 
+    // A changed instance is an exception of its own, found by its own words; once cancelled, not at all.
+    let moved = app.emulator_url(&format!(
+        "/calendar/v3/calendars/{email}/events/{series_id}_20300306T090000Z"
+    ));
+    let changed = http
+        .patch(&moved)
+        .bearer_auth(&token)
+        .json(&json!({ "summary": "Standup moved to Friday" }))
+        .send()
+        .await
+        .expect("change instance");
+    assert!(changed.status().is_success(), "{}", changed.status());
+    refresh().await;
+    assert_eq!(app.search_summaries("friday").await, ["Standup moved to Friday"]);
+    assert_eq!(
+        app.search_summaries("standup").await,
+        ["Standup", "Standup moved to Friday"]
+    );
+    let cancelled = http
+        .delete(&moved)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("cancel the exception");
+    assert!(cancelled.status().is_success(), "{}", cancelled.status());
+    refresh().await;
+    assert!(app.search_summaries("friday").await.is_empty());
+    assert_eq!(app.search_summaries("standup").await, ["Standup"]);
+
     // Deleted at Google: gone from the results.
     let deleted = http
         .delete(&url)
