@@ -19,12 +19,12 @@ use chronos::{
     app::Application,
     config::{GoogleQuota, GoogleSettings, Settings},
     entities::calendars,
-    events::store,
+    events::{search, store},
     google::{Event, EventDateTime},
 };
 use google_emulator::{Emulator, EmulatorConfig};
 use reqwest::{Client, StatusCode, cookie::CookieStore, cookie::Jar};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Statement};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -159,7 +159,7 @@ async fn bench(
     fill(&state, user_id, &calendar, events).await?;
     let entries = state
         .db
-        .query_one_raw(sea_orm::Statement::from_string(
+        .query_one_raw(Statement::from_string(
             state.db.get_database_backend(),
             "SELECT COUNT(*) FROM event_search_tokens",
         ))
@@ -170,9 +170,13 @@ async fn bench(
         "== {label}: {events} events cached with their search index ({entries} entries) in {:.1} s",
         filled.elapsed().as_secs_f64()
     );
-    if state.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+    if state.db.get_database_backend() == DbBackend::Postgres {
         // What autovacuum would have done by now on a live server.
         state.db.execute_unprepared("ANALYZE").await?;
+    }
+
+    for query in ["re", "quarterly budget review"] {
+        print_plan(&state, user_id, calendar.id, query).await?;
     }
 
     let search = "query($q: String!) { searchEvents(query: $q, first: 100) { edges { node { id summary location start { dateTime date } } } pageInfo { hasNextPage } } }";
@@ -257,6 +261,41 @@ async fn fill(
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         txn.commit().await?;
+    }
+    Ok(())
+}
+
+/// The plan the database uses for the index lookup of `query`.
+async fn print_plan(
+    state: &chronos::state::AppState,
+    user_id: Uuid,
+    calendar_id: Uuid,
+    query: &str,
+) -> anyhow::Result<()> {
+    let backend = state.db.get_database_backend();
+    let words = search::parse_query(query).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let indexes = state.cipher.blind_indexes(user_id)?;
+    let probes = search::query_probes(&words, &indexes);
+    let statement = search::lookup_select(backend, probes.keys(), [calendar_id], None, None).build(backend);
+    let explain = match backend {
+        DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", statement.sql),
+        _ => format!("EXPLAIN {}", statement.sql),
+    };
+    let values = statement.values.map(|v| v.0).unwrap_or_default();
+    let rows = state
+        .db
+        .query_all_raw(Statement::from_sql_and_values(backend, explain, values))
+        .await?;
+    println!("plan of the index lookup for {query:?}:");
+    if std::env::var_os("BENCH_SQL").is_some() {
+        println!("  {}", statement.sql);
+    }
+    for row in rows {
+        let line = match backend {
+            DbBackend::Sqlite => row.try_get::<String>("", "detail")?,
+            _ => row.try_get::<String>("", "QUERY PLAN")?,
+        };
+        println!("  {line}");
     }
     Ok(())
 }

@@ -36,8 +36,8 @@ use std::collections::HashMap;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QuerySelect,
-    RelationTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType, QueryFilter,
+    QuerySelect, RelationTrait, Select, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -302,6 +302,52 @@ impl Hit {
     }
 }
 
+/// The index lookup: the entries among `digests` of live, not cancelled events of the calendars whose
+/// stored range overlaps the bounds, with what ordering and the time filter need of each event. The
+/// digests lead: on SQLite the join is a CROSS JOIN, which keeps the entries as the outer loop (SQLite has
+/// no statistics to tell that a calendar holds thousands of events and a digest a few).
+pub fn lookup_select<'a>(
+    backend: DbBackend,
+    digests: impl IntoIterator<Item = &'a [u8; BLIND_INDEX_LEN]>,
+    calendar_ids: impl IntoIterator<Item = Uuid>,
+    time_min: Option<DateTime<Utc>>,
+    time_max: Option<DateTime<Utc>>,
+) -> Select<event_search_tokens::Entity> {
+    use sea_orm::sea_query::ExprTrait as _;
+    let join = match backend {
+        DbBackend::Sqlite => JoinType::CrossJoin,
+        _ => JoinType::InnerJoin,
+    };
+    let mut select = event_search_tokens::Entity::find()
+        .select_only()
+        .column(event_search_tokens::Column::EventId)
+        .column(event_search_tokens::Column::Token)
+        .join(join, event_search_tokens::Relation::Events.def())
+        .column(events::Column::CalendarId)
+        .column(events::Column::StartDate)
+        .column(events::Column::StartDateTime)
+        .column(events::Column::EndDate)
+        .column(events::Column::EndDateTime)
+        .column(events::Column::Recurrence)
+        .column(events::Column::RecurringEventId)
+        // The join's condition, spelled out: a CROSS JOIN carries no ON.
+        .filter(
+            Expr::col((event_search_tokens::Entity, event_search_tokens::Column::EventId))
+                .equals((events::Entity, events::Column::Id)),
+        )
+        .filter(event_search_tokens::Column::Token.is_in(digests.into_iter().map(|d| d.to_vec())))
+        .filter(events::Column::CalendarId.is_in(calendar_ids))
+        .filter(events::Column::DeletedAt.is_null())
+        .filter(events::Column::Status.ne(EventStatus::Cancelled));
+    if let Some(max) = time_max {
+        select = select.filter(events::Column::RangeStart.lt(max));
+    }
+    if let Some(min) = time_min {
+        select = select.filter(events::Column::RangeEnd.gt(min));
+    }
+    select
+}
+
 /// One page of the user's events matching the query, best first. Three statements whatever the number
 /// of results: the calendars, the index lookup, the page's rows. Only the page is decrypted.
 pub async fn search<C: ConnectionTrait>(
@@ -327,28 +373,13 @@ pub async fn search<C: ConnectionTrait>(
         .map_err(|e| AppError::internal(anyhow::anyhow!("search key: {e}")))?;
     let probes = query_probes(&words, &indexes);
 
-    let mut select = event_search_tokens::Entity::find()
-        .select_only()
-        .column(event_search_tokens::Column::EventId)
-        .column(event_search_tokens::Column::Token)
-        .join(JoinType::InnerJoin, event_search_tokens::Relation::Events.def())
-        .column(events::Column::CalendarId)
-        .column(events::Column::StartDate)
-        .column(events::Column::StartDateTime)
-        .column(events::Column::EndDate)
-        .column(events::Column::EndDateTime)
-        .column(events::Column::Recurrence)
-        .column(events::Column::RecurringEventId)
-        .filter(event_search_tokens::Column::Token.is_in(probes.keys().map(|d| d.to_vec())))
-        .filter(events::Column::CalendarId.is_in(zones.keys().copied()))
-        .filter(events::Column::DeletedAt.is_null())
-        .filter(events::Column::Status.ne(EventStatus::Cancelled));
-    if let Some(max) = query.time_max {
-        select = select.filter(events::Column::RangeStart.lt(max));
-    }
-    if let Some(min) = query.time_min {
-        select = select.filter(events::Column::RangeEnd.gt(min));
-    }
+    let select = lookup_select(
+        db.get_database_backend(),
+        probes.keys(),
+        zones.keys().copied(),
+        query.time_min,
+        query.time_max,
+    );
     let hits = select.into_model::<Hit>().all(db).await?;
 
     let mut by_event: HashMap<Uuid, Vec<&Hit>> = HashMap::new();
