@@ -80,6 +80,12 @@ async fn main() -> anyhow::Result<()> {
     let runs = env_number("BENCH_RUNS", 50).max(1);
     let events = env_number("BENCH_EVENTS", 10_000);
     let dir = tempfile::tempdir()?;
+    // BENCH_KEEP=1 keeps the SQLite database for a look with `sqlite3` (its path is printed).
+    let dir = if std::env::var_os("BENCH_KEEP").is_some() {
+        tempfile::Builder::new().disable_cleanup(true).tempdir()?
+    } else {
+        dir
+    };
     match std::env::var("BENCH_DATABASE_URL")
         .ok()
         .filter(|url| !url.is_empty())
@@ -100,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         }
         None => {
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+            println!("database: {}", dir.path().display());
             bench("SQLite", &url, dir.path(), events, runs).await
         }
     }
@@ -176,7 +183,7 @@ async fn bench(
     }
 
     for query in ["re", "quarterly budget review"] {
-        print_plan(&state, user_id, calendar.id, query).await?;
+        print_plan(&state, user_id, query).await?;
     }
 
     let search = "query($q: String!) { searchEvents(query: $q, first: 100) { edges { node { id summary location start { dateTime date } } } pageInfo { hasNextPage } } }";
@@ -266,17 +273,12 @@ async fn fill(
 }
 
 /// The plan the database uses for the index lookup of `query`.
-async fn print_plan(
-    state: &chronos::state::AppState,
-    user_id: Uuid,
-    calendar_id: Uuid,
-    query: &str,
-) -> anyhow::Result<()> {
+async fn print_plan(state: &chronos::state::AppState, user_id: Uuid, query: &str) -> anyhow::Result<()> {
     let backend = state.db.get_database_backend();
     let words = search::parse_query(query).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let indexes = state.cipher.blind_indexes(user_id)?;
     let probes = search::query_probes(&words, &indexes);
-    let statement = search::lookup_select(backend, probes.keys(), [calendar_id], None, None).build(backend);
+    let statement = search::lookup_select(probes.keys()).build(backend);
     let explain = match backend {
         DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", statement.sql),
         _ => format!("EXPLAIN {}", statement.sql),

@@ -35,10 +35,7 @@ use std::collections::HashMap;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType, QueryFilter,
-    QuerySelect, RelationTrait, Select, sea_query::Expr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Select};
 use uuid::Uuid;
 
 pub mod index;
@@ -262,11 +259,13 @@ pub struct SearchQuery<'a> {
     pub after: Option<&'a str>,
 }
 
-/// An index entry found, with what the order and the time filter need of its event.
+/// Candidate events per metadata statement: well under both databases' limits on bound values.
+const CANDIDATES_PER_STATEMENT: usize = 2_000;
+
+/// What the order and the time filter need of a candidate event (no texts: nothing is decrypted).
 #[derive(Debug, FromQueryResult)]
-struct Hit {
-    event_id: Uuid,
-    token: Vec<u8>,
+struct Candidate {
+    id: Uuid,
     calendar_id: Uuid,
     start_date: Option<NaiveDate>,
     start_date_time: Option<DateTime<Utc>>,
@@ -276,7 +275,7 @@ struct Hit {
     recurring_event_id: Option<String>,
 }
 
-impl Hit {
+impl Candidate {
     fn is_series_master(&self) -> bool {
         self.recurring_event_id.is_none()
             && self
@@ -302,27 +301,29 @@ impl Hit {
     }
 }
 
-/// The index lookup: the entries among `digests` of live, not cancelled events of the calendars whose
-/// stored range overlaps the bounds, with what ordering and the time filter need of each event. The
-/// digests lead: on SQLite the join is a CROSS JOIN, which keeps the entries as the outer loop (SQLite has
-/// no statistics to tell that a calendar holds thousands of events and a digest a few).
+/// The index lookup: which events hold which of `digests`. It reads the `(token, event_id)` index alone
+/// (a covering index scan); which of those events are live, the user's and in the bounds is asked of
+/// `events` afterwards, for the events that matched every word only.
 pub fn lookup_select<'a>(
-    backend: DbBackend,
     digests: impl IntoIterator<Item = &'a [u8; BLIND_INDEX_LEN]>,
-    calendar_ids: impl IntoIterator<Item = Uuid>,
-    time_min: Option<DateTime<Utc>>,
-    time_max: Option<DateTime<Utc>>,
 ) -> Select<event_search_tokens::Entity> {
-    use sea_orm::sea_query::ExprTrait as _;
-    let join = match backend {
-        DbBackend::Sqlite => JoinType::CrossJoin,
-        _ => JoinType::InnerJoin,
-    };
-    let mut select = event_search_tokens::Entity::find()
+    event_search_tokens::Entity::find()
         .select_only()
         .column(event_search_tokens::Column::EventId)
         .column(event_search_tokens::Column::Token)
-        .join(join, event_search_tokens::Relation::Events.def())
+        .filter(event_search_tokens::Column::Token.is_in(digests.into_iter().map(|d| d.to_vec())))
+}
+
+/// The live, not cancelled events among `ids` in `calendar_ids` whose stored range overlaps the bounds.
+fn candidates_select(
+    ids: &[Uuid],
+    calendar_ids: impl IntoIterator<Item = Uuid>,
+    time_min: Option<DateTime<Utc>>,
+    time_max: Option<DateTime<Utc>>,
+) -> Select<events::Entity> {
+    let mut select = events::Entity::find()
+        .select_only()
+        .column(events::Column::Id)
         .column(events::Column::CalendarId)
         .column(events::Column::StartDate)
         .column(events::Column::StartDateTime)
@@ -330,12 +331,7 @@ pub fn lookup_select<'a>(
         .column(events::Column::EndDateTime)
         .column(events::Column::Recurrence)
         .column(events::Column::RecurringEventId)
-        // The join's condition, spelled out: a CROSS JOIN carries no ON.
-        .filter(
-            Expr::col((event_search_tokens::Entity, event_search_tokens::Column::EventId))
-                .equals((events::Entity, events::Column::Id)),
-        )
-        .filter(event_search_tokens::Column::Token.is_in(digests.into_iter().map(|d| d.to_vec())))
+        .filter(events::Column::Id.is_in(ids.iter().copied()))
         .filter(events::Column::CalendarId.is_in(calendar_ids))
         .filter(events::Column::DeletedAt.is_null())
         .filter(events::Column::Status.ne(EventStatus::Cancelled));
@@ -348,8 +344,9 @@ pub fn lookup_select<'a>(
     select
 }
 
-/// One page of the user's events matching the query, best first. Three statements whatever the number
-/// of results: the calendars, the index lookup, the page's rows. Only the page is decrypted.
+/// One page of the user's events matching the query, best first. Statements: the calendars, the index
+/// lookup, one per 2,000 events that match every word (their times, no texts), and the page's rows. Only
+/// the page is decrypted.
 pub async fn search<C: ConnectionTrait>(
     db: &C,
     cipher: &Cipher,
@@ -373,38 +370,41 @@ pub async fn search<C: ConnectionTrait>(
         .map_err(|e| AppError::internal(anyhow::anyhow!("search key: {e}")))?;
     let probes = query_probes(&words, &indexes);
 
-    let select = lookup_select(
-        db.get_database_backend(),
-        probes.keys(),
-        zones.keys().copied(),
-        query.time_min,
-        query.time_max,
-    );
-    let hits = select.into_model::<Hit>().all(db).await?;
-
-    let mut by_event: HashMap<Uuid, Vec<&Hit>> = HashMap::new();
-    for hit in &hits {
-        by_event.entry(hit.event_id).or_default().push(hit);
+    let entries: Vec<(Uuid, Vec<u8>)> = lookup_select(probes.keys()).into_tuple().all(db).await?;
+    let mut by_event: HashMap<Uuid, Vec<&[u8]>> = HashMap::new();
+    for (event_id, token) in &entries {
+        by_event.entry(*event_id).or_default().push(token.as_slice());
     }
+    let ranked: HashMap<Uuid, Rank> = by_event
+        .into_iter()
+        .filter_map(|(id, found)| Some((id, rank(&best_matches(&probes, words.len(), found))?)))
+        .collect();
+    let ids: Vec<Uuid> = ranked.keys().copied().collect();
     let mut found: Vec<SortKey> = Vec::new();
-    for (id, hits) in by_event {
-        let best = best_matches(&probes, words.len(), hits.iter().map(|h| h.token.as_slice()));
-        let Some(rank) = rank(&best) else { continue };
-        let first = hits[0];
-        let zone = zones.get(&first.calendar_id).copied().flatten();
-        let Some((start, end)) = first.times() else {
-            continue;
-        };
-        // The stored range of an all-day event spans every zone; its dates are read in the calendar's.
-        // A series master is found by its whole range (its instances are not expanded here).
-        if !first.is_series_master() && !recurrence::overlaps(&start, &end, zone, window) {
-            continue;
+    for chunk in ids.chunks(CANDIDATES_PER_STATEMENT) {
+        let candidates = candidates_select(chunk, zones.keys().copied(), query.time_min, query.time_max)
+            .into_model::<Candidate>()
+            .all(db)
+            .await?;
+        for candidate in candidates {
+            let zone = zones.get(&candidate.calendar_id).copied().flatten();
+            let Some((start, end)) = candidate.times() else {
+                continue;
+            };
+            // The stored range of an all-day event spans every zone; its dates are read in the calendar's.
+            // A series master is found by its whole range (its instances are not expanded here).
+            if !candidate.is_series_master() && !recurrence::overlaps(&start, &end, zone, window) {
+                continue;
+            }
+            let Some(rank) = ranked.get(&candidate.id).copied() else {
+                continue;
+            };
+            found.push(SortKey {
+                rank,
+                start: start.to_instant(zone),
+                id: candidate.id,
+            });
         }
-        found.push(SortKey {
-            rank,
-            start: start.to_instant(zone),
-            id,
-        });
     }
     found.sort_unstable();
     let from = after.map_or(0, |cursor| found.partition_point(|key| *key <= cursor));
