@@ -159,10 +159,11 @@ async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.client_message()))?;
     println!(
-        "examined {} encrypted values; re-encrypted {} under key {}",
+        "examined {} encrypted values; re-encrypted {} under key {}; re-indexed {} events for search",
         report.examined,
         report.rotated,
-        cipher.key_ring().primary_id()
+        cipher.key_ring().primary_id(),
+        report.reindexed
     );
     Ok(())
 }

@@ -32,6 +32,7 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac as _};
 use rand::RngCore;
 use sha2::Sha256;
 use uuid::Uuid;
@@ -56,6 +57,8 @@ pub const MAX_KEY_ID_LEN: usize = 16;
 pub const HKDF_SALT: &[u8] = b"chronos/v1";
 /// Domain-separation prefix of the associated data.
 const AAD_PREFIX: &[u8] = b"chronos-aad/v1";
+/// Length of a [`BlindIndex`] digest, in bytes: 128 bits keep collisions out of reach for any index size.
+pub const BLIND_INDEX_LEN: usize = 16;
 
 /// Standard alphabet, padding optional (operators sometimes strip the `=`).
 const LENIENT_STANDARD: GeneralPurpose = GeneralPurpose::new(
@@ -224,6 +227,58 @@ impl MasterKey {
             .expand(&info, okm.as_mut_slice())
             .map_err(|_| CryptoError::Encrypt)?;
         Aes256Gcm::new_from_slice(okm.as_slice()).map_err(|_| CryptoError::Encrypt)
+    }
+
+    /// Derives the per-user key of the search index (a different HKDF `info` than the cipher's).
+    fn user_blind_index(&self, user_id: Uuid) -> Result<BlindIndex, CryptoError> {
+        let mut info = [0u8; 7 + uuid::fmt::Hyphenated::LENGTH];
+        info[..7].copy_from_slice(b"search:");
+        user_id.hyphenated().encode_lower(&mut info[7..]);
+        let mut okm = Zeroizing::new([0u8; KEY_LEN]);
+        self.hkdf
+            .expand(&info, okm.as_mut_slice())
+            .map_err(|_| CryptoError::Encrypt)?;
+        let mac = Hmac::<Sha256>::new_from_slice(okm.as_slice()).map_err(|_| CryptoError::Encrypt)?;
+        Ok(BlindIndex {
+            key_id: self.id.clone(),
+            mac,
+        })
+    }
+}
+
+/// One user's keyed digests of search words under one master key.
+///
+/// `Debug` prints the key id only.
+#[derive(Clone)]
+pub struct BlindIndex {
+    key_id: String,
+    mac: Hmac<Sha256>,
+}
+
+impl BlindIndex {
+    /// The id of the master key the digests depend on.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The digest of `value` in `domain` (length-prefixed, so no two (domain, value) pairs share an input).
+    pub fn digest(&self, domain: &[u8], value: &str) -> [u8; BLIND_INDEX_LEN] {
+        let mut mac = self.mac.clone();
+        mac.update(&(domain.len() as u64).to_be_bytes());
+        mac.update(domain);
+        mac.update(value.as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut out = [0u8; BLIND_INDEX_LEN];
+        out.copy_from_slice(&full[..BLIND_INDEX_LEN]);
+        out
+    }
+}
+
+impl fmt::Debug for BlindIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlindIndex")
+            .field("key_id", &self.key_id)
+            .finish()
     }
 }
 
@@ -679,6 +734,26 @@ impl Cipher {
             Ok(p) => p.key_id != self.ring.primary_id(),
             Err(_) => true,
         }
+    }
+
+    /// The search index of `user_id` under the primary key: what new index entries are written with.
+    ///
+    /// # Errors
+    /// [`CryptoError::Encrypt`] if the key cannot be derived (never with a valid ring).
+    pub fn blind_index(&self, user_id: Uuid) -> Result<BlindIndex, CryptoError> {
+        self.ring.primary().user_blind_index(user_id)
+    }
+
+    /// The search index of `user_id` under every key of the ring, primary first: during a rotation,
+    /// entries written under an older key still match.
+    ///
+    /// # Errors
+    /// See [`Cipher::blind_index`].
+    pub fn blind_indexes(&self, user_id: Uuid) -> Result<Vec<BlindIndex>, CryptoError> {
+        self.ring
+            .keys()
+            .map(|key| key.user_blind_index(user_id))
+            .collect()
     }
 
     /// Decrypts with whichever key the envelope names and re-encrypts with the
@@ -1250,6 +1325,42 @@ mod tests {
         println!(
             "decrypt, 5000 users round-robin (cache thrash): {:?}/value",
             start.elapsed() / n
+        );
+    }
+
+    #[test]
+    fn blind_index_is_per_user_per_key_and_per_domain() {
+        let c = Cipher::new(ring(&[("k1", KEY_A)]));
+        let alice = c.blind_index(Uuid::from_u128(1)).unwrap();
+        let bob = c.blind_index(Uuid::from_u128(2)).unwrap();
+        assert_eq!(alice.key_id(), "k1");
+        assert_eq!(alice.digest(b"w", "dentist"), alice.digest(b"w", "dentist"));
+        assert_ne!(alice.digest(b"w", "dentist"), bob.digest(b"w", "dentist"));
+        assert_ne!(alice.digest(b"w", "dentist"), alice.digest(b"p", "dentist"));
+        assert_ne!(alice.digest(b"w", "dentist"), alice.digest(b"w", "dentists"));
+        // The length prefix keeps the domain and the value apart.
+        assert_ne!(alice.digest(b"ab", "c"), alice.digest(b"a", "bc"));
+        let other_key = Cipher::new(ring(&[("k2", KEY_B)]))
+            .blind_index(Uuid::from_u128(1))
+            .unwrap();
+        assert_ne!(alice.digest(b"w", "dentist"), other_key.digest(b"w", "dentist"));
+        assert!(!format!("{alice:?}").contains("mac"));
+    }
+
+    #[test]
+    fn blind_indexes_cover_the_ring_primary_first() {
+        let rotated = Cipher::new(ring(&[("new", KEY_B), ("old", KEY_A)]));
+        let user = Uuid::from_u128(7);
+        let all = rotated.blind_indexes(user).unwrap();
+        assert_eq!(
+            all.iter().map(BlindIndex::key_id).collect::<Vec<_>>(),
+            ["new", "old"]
+        );
+        let before = Cipher::new(ring(&[("old", KEY_A)])).blind_index(user).unwrap();
+        assert_eq!(all[1].digest(b"w", "x"), before.digest(b"w", "x"));
+        assert_eq!(
+            rotated.blind_index(user).unwrap().digest(b"w", "x"),
+            all[0].digest(b"w", "x")
         );
     }
 }

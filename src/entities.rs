@@ -11,6 +11,7 @@ pub mod calendars;
 pub mod change_sequences;
 pub mod enums;
 pub mod event_links;
+pub mod event_search_tokens;
 pub mod events;
 pub mod google_accounts;
 pub mod jobs;
@@ -30,6 +31,7 @@ pub mod prelude {
     pub use super::calendars::Entity as Calendars;
     pub use super::change_sequences::Entity as ChangeSequences;
     pub use super::event_links::Entity as EventLinks;
+    pub use super::event_search_tokens::Entity as EventSearchTokens;
     pub use super::events::Entity as Events;
     pub use super::google_accounts::Entity as GoogleAccounts;
     pub use super::jobs::Entity as Jobs;

@@ -7,6 +7,7 @@
 //! - [`window`]: the `events` query; [`lookup`]: event ids and `event(id)`; [`feed`]: `eventChanges`, the
 //!   query and the subscription;
 //! - [`free_busy`]: `freeBusy` and `freeSlots`, the busy time of the user's calendars and the gaps in it;
+//! - [`search`]: `searchEvents` over a blind index of the texts;
 //! - [`write`]: create, update and delete through Google; [`validate`]: the input rules.
 
 pub mod feed;
@@ -14,6 +15,7 @@ pub mod free_busy;
 mod graphql;
 pub mod lookup;
 pub mod recurrence;
+pub mod search;
 pub mod store;
 pub mod validate;
 pub mod window;

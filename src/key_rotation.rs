@@ -4,18 +4,27 @@
 //! ciphertext that was read (so a concurrent write is never overwritten). Values already under the first
 //! key are skipped, which makes the command resumable: run it again after an interruption and it carries on.
 //! Old keys stay in `ENCRYPTION_KEYS` until it has finished, so everything decrypts throughout.
+//!
+//! The search index's digests depend on the master key too ([`crate::crypto::BlindIndex`]): afterwards,
+//! every event with entries under an older key is re-indexed under the first key (searches match entries
+//! under any key of the ring meanwhile), and so is every live event without entries (events cached
+//! before the index existed; an event without a single word is looked at again on each run).
 
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait as _, Query},
 };
 use uuid::Uuid;
 
 use crate::{
     crypto::{Aad, Cipher},
-    entities::{calendars, events, google_accounts, todo_lists, todos},
+    entities::{
+        calendars, enums::EventStatus, event_search_tokens, events, google_accounts, todo_lists, todos,
+    },
     error::{AppError, AppResult},
+    events::{search, store},
 };
 
 const PAGE: u64 = 500;
@@ -36,6 +45,8 @@ struct Row {
 pub struct RotationReport {
     pub examined: u64,
     pub rotated: u64,
+    /// Events whose search entries were rewritten under the first key.
+    pub reindexed: u64,
 }
 
 /// Re-encrypts every value not under the first key. Fails on a value no key can decrypt, naming its row,
@@ -71,11 +82,100 @@ pub async fn rotate_all(db: &DatabaseConnection, cipher: &Cipher) -> AppResult<R
             }
         }
     }
+    report.reindexed = reindex_search(db, cipher, &owners).await?;
     Ok(report)
 }
 
+/// Re-indexes the events with search entries under an older key, then the live events without entries.
+/// Each page is walked in id order, so the pass ends even when an event yields no entries.
+async fn reindex_search(
+    db: &DatabaseConnection,
+    cipher: &Cipher,
+    owners: &HashMap<Uuid, Uuid>,
+) -> AppResult<u64> {
+    let primary = cipher.key_ring().primary_id().to_owned();
+    let mut count = 0;
+    let mut after = None;
+    loop {
+        let mut query = event_search_tokens::Entity::find()
+            .select_only()
+            .column(event_search_tokens::Column::EventId)
+            .distinct()
+            .filter(event_search_tokens::Column::KeyId.ne(primary.as_str()))
+            .order_by_asc(event_search_tokens::Column::EventId)
+            .limit(PAGE);
+        if let Some(after) = after {
+            query = query.filter(event_search_tokens::Column::EventId.gt(after));
+        }
+        let ids: Vec<Uuid> = query.into_tuple().all(db).await?;
+        let Some(last) = ids.last() else { break };
+        after = Some(*last);
+        for id in ids {
+            count += u64::from(reindex_event(db, cipher, owners, id).await?);
+        }
+    }
+    let mut after = None;
+    loop {
+        let unindexed = Query::select()
+            .expr(Expr::val(1))
+            .from(event_search_tokens::Entity)
+            .and_where(
+                Expr::col((event_search_tokens::Entity, event_search_tokens::Column::EventId))
+                    .equals((events::Entity, events::Column::Id)),
+            )
+            .to_owned();
+        let mut query = events::Entity::find()
+            .select_only()
+            .column(events::Column::Id)
+            .filter(events::Column::DeletedAt.is_null())
+            .filter(events::Column::Status.ne(EventStatus::Cancelled))
+            .filter(Expr::exists(unindexed).not())
+            .order_by_asc(events::Column::Id)
+            .limit(PAGE);
+        if let Some(after) = after {
+            query = query.filter(events::Column::Id.gt(after));
+        }
+        let ids: Vec<Uuid> = query.into_tuple().all(db).await?;
+        let Some(last) = ids.last() else { break };
+        after = Some(*last);
+        for id in ids {
+            count += u64::from(reindex_event(db, cipher, owners, id).await?);
+        }
+    }
+    Ok(count)
+}
+
+/// Rewrites one event's search entries from its current texts. The row is locked first (PostgreSQL; a
+/// SQLite write transaction excludes other writers anyway), so a concurrent write of the event either
+/// comes before and is what gets indexed, or waits and rewrites the entries itself.
+async fn reindex_event(
+    db: &DatabaseConnection,
+    cipher: &Cipher,
+    owners: &HashMap<Uuid, Uuid>,
+    id: Uuid,
+) -> AppResult<bool> {
+    let txn = crate::db::begin_write(db).await?;
+    let Some(row) = events::Entity::find_by_id(id).lock_exclusive().one(&txn).await? else {
+        // Deleted meanwhile: its entries went with it.
+        txn.commit().await?;
+        return Ok(false);
+    };
+    let user_id = match owners.get(&row.calendar_id) {
+        Some(user_id) => *user_id,
+        None => calendar_owners(&txn)
+            .await?
+            .get(&row.calendar_id)
+            .copied()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("event {id} has no owner")))?,
+    };
+    let event = store::decode(cipher, user_id, &row)?;
+    search::index::reindex(&txn, cipher, user_id, &[(row.id, search::texts_of(&event))]).await?;
+    txn.commit().await?;
+    Ok(true)
+}
+
 /// calendar id -> user id, for tables whose rows reach their user through a calendar.
-async fn calendar_owners(db: &DatabaseConnection) -> AppResult<HashMap<Uuid, Uuid>> {
+async fn calendar_owners<C: ConnectionTrait>(db: &C) -> AppResult<HashMap<Uuid, Uuid>> {
     let accounts: HashMap<Uuid, Uuid> = google_accounts::Entity::find()
         .all(db)
         .await?

@@ -23,6 +23,7 @@ mod m20261121_000010_jobs_concurrency;
 mod m20261121_000011_event_links_origin_key;
 mod m20261122_000012_sync_configs_pair_unique;
 mod m20261203_000013_google_quota_spends;
+mod m20261203_000014_event_search_tokens;
 mod m20261203_000015_events_self_response;
 mod m20261203_000016_events_long_span;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000011_event_links_origin_key::Migration),
             Box::new(m20261122_000012_sync_configs_pair_unique::Migration),
             Box::new(m20261203_000013_google_quota_spends::Migration),
+            Box::new(m20261203_000014_event_search_tokens::Migration),
             Box::new(m20261203_000015_events_self_response::Migration),
             Box::new(m20261203_000016_events_long_span::Migration),
         ]

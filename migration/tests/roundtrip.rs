@@ -20,10 +20,13 @@ const TABLES: &[&str] = &[
     "sessions",
     "jobs",
     "google_quota_spends",
+    "event_search_tokens",
 ];
 
 /// Every secondary index, by name: `uq_` ones are unique, `idx_` ones are not.
 const INDEXES: &[&str] = &[
+    "idx_event_search_tokens_key_id",
+    "idx_event_search_tokens_token_event_id",
     "idx_events_calendar_id_change_seq",
     "idx_events_calendar_id_long_span_range_start",
     "idx_events_calendar_id_range_end",

@@ -131,6 +131,7 @@ async fn check_schema(db: &DatabaseConnection) {
     check_entity(db, sync_runs::Entity).await;
     check_entity(db, event_links::Entity).await;
     check_entity(db, events::Entity).await;
+    check_entity(db, event_search_tokens::Entity).await;
     check_entity(db, change_sequences::Entity).await;
     check_entity(db, todo_lists::Entity).await;
     check_entity(db, todos::Entity).await;
@@ -837,12 +838,33 @@ async fn check_rows(db: &DatabaseConnection) {
         .unwrap();
     assert_eq!(unmarked.mirror_config_id, None);
 
+    // Search entries: opaque bytes in, the same bytes out.
+    let entry = event_search_tokens::Model {
+        event_id: timed.id,
+        token: (0u8..16).collect(),
+        key_id: "key-1".into(),
+    };
+    let inserted = entry
+        .clone()
+        .into_active_model()
+        .reset_all()
+        .insert(db)
+        .await
+        .unwrap();
+    assert_eq!(inserted, entry);
+    let found = event_search_tokens::Entity::find_by_id((entry.event_id, entry.token.clone()))
+        .one(db)
+        .await
+        .unwrap();
+    assert_eq!(found, Some(entry));
+
     // Deleting a user takes everything that is theirs, and only that.
     users::Entity::delete_by_id(user.id).exec(db).await.unwrap();
     assert_eq!(count(db, users::Entity).await, 1);
     assert_eq!(count(db, google_accounts::Entity).await, 1);
     assert_eq!(count(db, calendars::Entity).await, 0);
     assert_eq!(count(db, events::Entity).await, 0);
+    assert_eq!(count(db, event_search_tokens::Entity).await, 0);
     assert_eq!(count(db, push_channels::Entity).await, 0);
     assert_eq!(count(db, todo_lists::Entity).await, 0);
     assert_eq!(count(db, todos::Entity).await, 0);

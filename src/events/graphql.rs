@@ -14,6 +14,7 @@ use super::{
     free_busy::{self, Interval, SlotQuery, WorkingHours},
     lookup::{self, EventRef, EventView},
     recurrence::EventTime as Time,
+    search::{self, SearchQuery},
     validate,
     window::{self, WindowQuery},
     write::{
@@ -427,6 +428,21 @@ fn feed_complexity(first: Option<i32>, child_complexity: usize) -> usize {
     )
 }
 
+fn search_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    list_complexity(
+        first,
+        window::DEFAULT_PAGE_SIZE,
+        window::MAX_PAGE_SIZE,
+        child_complexity,
+    )
+}
+
+/// A `calendarIds` argument; an id that is not one of ours is NOT_FOUND.
+fn parse_calendar_ids(ids: Option<Vec<ID>>) -> AppResult<Option<Vec<Uuid>>> {
+    ids.map(|ids| ids.iter().map(|id| parse_id(id, "calendar")).collect())
+        .transpose()
+}
+
 /// An event id argument; anything that is not one of ours is NOT_FOUND.
 fn parse_event_id(id: &ID) -> AppResult<EventRef> {
     EventRef::parse(id.as_str()).ok_or(AppError::NotFound("event"))
@@ -453,13 +469,7 @@ impl EventsQuery {
     ) -> async_graphql::Result<EventConnection> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
-        let calendar_ids = calendar_ids
-            .map(|ids| {
-                ids.iter()
-                    .map(|id| parse_id(id, "calendar"))
-                    .collect::<AppResult<Vec<_>>>()
-            })
-            .transpose()?;
+        let calendar_ids = parse_calendar_ids(calendar_ids)?;
         let query = WindowQuery {
             calendar_ids: calendar_ids.as_deref(),
             window: window::window(time_min.0, time_max.0)?,
@@ -494,13 +504,7 @@ impl EventsQuery {
     ) -> async_graphql::Result<Vec<BusyInterval>> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
-        let calendar_ids = calendar_ids
-            .map(|ids| {
-                ids.iter()
-                    .map(|id| parse_id(id, "calendar"))
-                    .collect::<AppResult<Vec<_>>>()
-            })
-            .transpose()?;
+        let calendar_ids = parse_calendar_ids(calendar_ids)?;
         let window = free_busy::window(time_min.0, time_max.0)?;
         let budget = ctx.work_budget()?;
         let busy = free_busy::busy(&state.db, user_id, calendar_ids.as_deref(), window, budget).await?;
@@ -538,6 +542,46 @@ impl EventsQuery {
         let budget = ctx.work_budget()?;
         let slots = free_busy::slots(&state.db, user_id, query, budget).await?;
         Ok(slots.into_iter().map(TimeSlot::from).collect())
+    }
+
+    /// The user's stored events (single events, series masters, exceptions; not generated instances nor
+    /// cancelled instances) whose summary, description or location contain every word of `query`,
+    /// ignoring case and accents; a word also matches the beginning of a longer word (from two
+    /// characters on, query words of up to 20 characters). Best matches first: every word found as an
+    /// exact word, then every word found as a word with accents ignored, then fewer words found only as a
+    /// beginning; then by start, then id. Optionally only events of `calendarIds` (any unknown or foreign
+    /// id is NOT_FOUND), overlapping `timeMin`..`timeMax` (a series by its whole span). `query` is 1 to
+    /// 256 characters and at most 8 words; `first` is 1 to 500 (default 100). Reads the local cache only.
+    #[graphql(complexity = "search_complexity(first, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn search_events(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        time_min: Option<GqlDateTime>,
+        time_max: Option<GqlDateTime>,
+        calendar_ids: Option<Vec<ID>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<EventConnection> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
+        let calendar_ids = parse_calendar_ids(calendar_ids)?;
+        let query = SearchQuery {
+            text: &query,
+            calendar_ids: calendar_ids.as_deref(),
+            time_min: time_min.map(|t| t.0),
+            time_max: time_max.map(|t| t.0),
+            first: window::page_size(first, window::DEFAULT_PAGE_SIZE, window::MAX_PAGE_SIZE)?,
+            after: after.as_deref(),
+        };
+        let page = search::search(&state.db, &state.cipher, user_id, query).await?;
+        let nodes = page.edges.into_iter().map(|(cursor, view)| (cursor, Event(view)));
+        Ok(EventConnection::of(
+            nodes,
+            page.has_previous_page,
+            page.has_next_page,
+        ))
     }
 
     /// One event of the user (also an instance id). Null when it does not exist, was deleted, or is

@@ -9,7 +9,9 @@
 //! - a `cancelled` entry tombstones the row (`deleted_at`), except a cancelled exception of a live series
 //!   (it carries `recurringEventId` and `originalStartTime`), which stays as a live row with status
 //!   CANCELLED: it removes one instance of the series;
-//! - summary, description and location are encrypted with [`Aad`] `(user, "events", column, row id)`;
+//! - summary, description and location are encrypted with [`Aad`] `(user, "events", column, row id)`,
+//!   and indexed for search ([`search_index::reindex`]) in the same transaction; tombstones and cancelled
+//!   exceptions are not indexed;
 //! - Google's strings are stored without the characters plain text may not hold ([`crate::text`]), so an
 //!   event with a NUL or another control character at Google never makes a refresh fail; an event whose
 //!   id holds one is ignored (it could not be addressed at Google again).
@@ -32,7 +34,10 @@ use crate::{
     text,
 };
 
-use super::recurrence::{self, EventTime, Series};
+use super::{
+    recurrence::{self, EventTime, Series},
+    search::index as search_index,
+};
 
 /// Private extended property that marks an event as a copy written by a sync config; its value is the
 /// config's id. The sync executor writes it, [`upsert_from_google`] turns it into `mirror_config_id`.
@@ -521,7 +526,8 @@ where
 /// writes ([`crate::db::begin_write`]). The change sequence values are taken first, as one block: that
 /// locks the counter, so concurrent writers of these events queue there and the rows read next are
 /// current. Besides one write per changed event it costs three statements (the block, the cached rows,
-/// the configs named by mirror markers). Outcomes come in the order of `listed`.
+/// the configs named by mirror markers), and, when something changed, the search index's rewrite (one
+/// delete, and one insert per thousand entries). Outcomes come in the order of `listed`.
 pub async fn upsert_batch<C: ConnectionTrait>(
     txn: &C,
     cipher: &Cipher,
@@ -563,6 +569,8 @@ pub async fn upsert_batch<C: ConnectionTrait>(
     let distinct: HashSet<&str> = readable.iter().flatten().map(|(id, _)| *id).collect();
     let defer_inserts = distinct.len() == readable.iter().flatten().count();
     let mut new_rows = Vec::new();
+    // Each written row's texts for the search index (the last entry of a row wins).
+    let mut reindexed: HashMap<Uuid, search_index::Texts<'_>> = HashMap::new();
 
     let mut outcomes = Vec::with_capacity(listed.len());
     for (event, readable) in listed.iter().zip(readable) {
@@ -613,6 +621,20 @@ pub async fn upsert_batch<C: ConnectionTrait>(
                 }
             }
         };
+        match outcome {
+            UpsertOutcome::Inserted(id) | UpsertOutcome::Updated(id) => {
+                let live = (event.status.as_deref() != Some("cancelled")).then_some([
+                    event.summary.as_deref(),
+                    event.description.as_deref(),
+                    event.location.as_deref(),
+                ]);
+                reindexed.insert(id, live);
+            }
+            UpsertOutcome::Tombstoned(id) => {
+                reindexed.insert(id, None);
+            }
+            UpsertOutcome::Unchanged(_) | UpsertOutcome::Ignored => {}
+        }
         // A later entry for the same id in this batch compares with what was just written.
         if let Some(row) = written {
             cached.insert(row.google_event_id.clone(), row);
@@ -625,6 +647,8 @@ pub async fn upsert_batch<C: ConnectionTrait>(
             .exec_without_returning(txn)
             .await?;
     }
+    let reindexed: Vec<(Uuid, search_index::Texts<'_>)> = reindexed.into_iter().collect();
+    search_index::reindex(txn, cipher, user_id, &reindexed).await?;
     Ok(outcomes)
 }
 
@@ -966,6 +990,8 @@ where
             .await?;
         count += result.rows_affected;
     }
+    // A tombstone is not searchable.
+    search_index::forget(&txn, ids).await?;
     txn.commit().await?;
     Ok(count)
 }

@@ -21,6 +21,7 @@ mod metrics;
 mod n_plus_one;
 mod quotas;
 mod recurring_edits;
+mod search;
 mod security;
 mod socket_sessions;
 mod sync_configs;

@@ -34,6 +34,8 @@ const EVENTS: &str = "query($min: DateTime!, $max: DateTime!) { events(timeMin: 
 
 /// Free/busy reads the same index ranges as the window query (and the sync configs of copies, once).
 const FREE_BUSY: &str = "query($min: DateTime!, $max: DateTime!) { freeBusy(timeMin: $min, timeMax: $max) { start end } freeSlots(durationMinutes: 30, timeMin: $min, timeMax: $max) { start end } }";
+/// A search reads the index once for every calendar of the user, then the page's rows in one query.
+const SEARCH: &str = "{ searchEvents(query: \"n+1\", first: 100) { edges { node { id calendar { id } } } } }";
 
 fn window() -> Value {
     json!({ "min": "2030-01-01T00:00:00Z", "max": "2030-02-01T00:00:00Z" })
@@ -140,6 +142,7 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
     app.grow(1, 1).await;
     let (few_events, few) = app.statements_for(EVENTS, window()).await;
     let (few_busy_statements, few_busy) = app.statements_for(FREE_BUSY, window()).await;
+    let (few_found, few_search) = app.statements_for(SEARCH, json!({})).await;
     let calendars = app.writable_calendars().await;
     app.create_events(&calendars, 6).await;
     let (many_events, many) = app.statements_for(EVENTS, window()).await;
@@ -156,6 +159,16 @@ async fn a_nested_query_costs_the_same_statements_for_few_and_many_rows() {
         few_busy_statements, many_busy_statements,
         "freeBusy queries per event"
     );
+    let (many_found, many_search) = app.statements_for(SEARCH, json!({})).await;
+    let found = |data: &Value| {
+        data["searchEvents"]["edges"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_default()
+    };
+    assert!(found(&few_search) >= 1, "{few_search}");
+    assert!(found(&many_search) > found(&few_search), "{many_search}");
+    assert_eq!(few_found, many_found, "searchEvents queries per event");
     let (_, small_data) = app.statements_for(NESTED, window()).await;
     let mut small_parts = Vec::new();
     for (_, query) in PARTS {
