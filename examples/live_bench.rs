@@ -15,21 +15,20 @@
 
 #[path = "support/bench_database.rs"]
 mod bench_database;
+#[path = "support/browser.rs"]
+mod browser;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bench_database::BenchDatabase;
+use browser::Browser;
 use chronos::{
     app::Application,
     config::{GoogleQuota, GoogleSettings, Settings},
 };
 use futures::{SinkExt as _, StreamExt as _};
 use google_emulator::{Emulator, EmulatorConfig};
-use reqwest::{cookie::CookieStore as _, cookie::Jar};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _, http::HeaderValue};
 
@@ -66,7 +65,7 @@ async fn bench(database: &BenchDatabase, data_dir: &std::path::Path, changes: us
     let browser = Browser::new(&base)?;
     browser.sign_in(EMAIL).await?;
     browser.wait_for_primary_ready().await?;
-    let mut socket = browser.subscribe_to_changes().await?;
+    let mut socket = subscribe_to_changes(&browser).await?;
 
     println!(
         "live_bench: changes at Google, one at a time; database: {}",
@@ -152,127 +151,30 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A browser: a cookie jar and the SPA's way of calling the API.
-struct Browser {
-    base: String,
-    jar: Arc<Jar>,
-    http: reqwest::Client,
-}
-
-impl Browser {
-    fn new(base: &str) -> anyhow::Result<Self> {
-        let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        Ok(Self {
-            base: base.to_owned(),
-            jar,
-            http,
-        })
+/// A websocket subscribed to `eventChanges`, past its first message (the replay from the start).
+async fn subscribe_to_changes(browser: &Browser) -> anyhow::Result<Feed> {
+    let url = format!("{}/graphql/ws", browser.base.replacen("http://", "ws://", 1));
+    let mut request = url.into_client_request()?;
+    if let Some(cookies) = browser.cookies() {
+        request.headers_mut().insert("cookie", cookies);
     }
-
-    fn cookies(&self) -> Option<HeaderValue> {
-        self.jar.cookies(&url::Url::parse(&self.base).ok()?)
-    }
-
-    fn csrf(&self) -> Option<String> {
-        let cookies = self.cookies()?;
-        cookies
-            .to_str()
-            .ok()?
-            .split("; ")
-            .find_map(|pair| pair.strip_prefix("chronos_csrf=").map(str::to_owned))
-    }
-
-    async fn data(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let mut request = self
-            .http
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = self.csrf() {
-            request = request.header("x-csrf-token", token);
-        }
-        let body: Value = request.send().await?.json().await?;
-        if body.get("errors").is_some() {
-            bail!("GraphQL errors: {body}");
-        }
-        Ok(body["data"].clone())
-    }
-
-    /// The OAuth flow through the emulator, which consents at once.
-    async fn sign_in(&self, email: &str) -> anyhow::Result<()> {
-        let data = self
-            .data(
-                "mutation($hint: String) { startGoogleSignIn(loginHint: $hint) { url } }",
-                json!({ "hint": email }),
-            )
-            .await?;
-        let authorize = data["startGoogleSignIn"]["url"]
-            .as_str()
-            .context("authorization URL")?;
-        let consent = self.http.get(authorize).send().await?;
-        let callback = location(&consent)?;
-        let landing = self.http.get(&callback).send().await?;
-        let landed = location(&landing)?;
-        if landed.contains("error=") {
-            bail!("sign-in failed: {landed}");
-        }
-        Ok(())
-    }
-
-    async fn wait_for_primary_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let data = self
-                .data("{ calendars { primary cacheStatus } }", json!({}))
-                .await?;
-            let ready = data["calendars"].as_array().is_some_and(|list| {
-                list.iter()
-                    .any(|c| c["primary"] == true && c["cacheStatus"] == "READY")
-            });
-            if ready {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        bail!("the primary calendar never became READY")
-    }
-
-    async fn subscribe_to_changes(&self) -> anyhow::Result<Feed> {
-        let url = format!("{}/graphql/ws", self.base.replacen("http://", "ws://", 1));
-        let mut request = url.into_client_request()?;
-        if let Some(cookies) = self.cookies() {
-            request.headers_mut().insert("cookie", cookies);
-        }
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            HeaderValue::from_static("graphql-transport-ws"),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-        socket
-            .send(Message::text(json!({ "type": "connection_init" }).to_string()))
-            .await?;
-        let subscribe = json!({ "id": "feed", "type": "subscribe", "payload": {
-            "query": "subscription { eventChanges { changes { event { summary } } cursor } }"
-        }});
-        socket.send(Message::text(subscribe.to_string())).await?;
-        let mut feed = Feed { socket };
-        // The ack, then the first message (the replay from the start).
-        feed.next_json().await?;
-        feed.next_json().await?;
-        Ok(feed)
-    }
-}
-
-fn location(response: &reqwest::Response) -> anyhow::Result<String> {
-    Ok(response
-        .headers()
-        .get("location")
-        .context("a redirect")?
-        .to_str()?
-        .to_owned())
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    socket
+        .send(Message::text(json!({ "type": "connection_init" }).to_string()))
+        .await?;
+    let subscribe = json!({ "id": "feed", "type": "subscribe", "payload": {
+        "query": "subscription { eventChanges { changes { event { summary } } cursor } }"
+    }});
+    socket.send(Message::text(subscribe.to_string())).await?;
+    let mut feed = Feed { socket };
+    // The ack, then the first message (the replay from the start).
+    feed.next_json().await?;
+    feed.next_json().await?;
+    Ok(feed)
 }
 
 struct Feed {
