@@ -26,7 +26,6 @@ use crate::{
     calendars::{Calendar, CalendarLoader},
     entities::enums::EventStatus as DbEventStatus,
     error::{AppError, AppResult},
-    state::AppState,
 };
 
 /// When an event starts or ends: exactly one of `date` (all-day; end dates are exclusive) and `dateTime`.
@@ -636,8 +635,7 @@ impl EventsMutation {
             visibility: input.visibility,
             color_id: input.color_id,
         };
-        let created = write::create(state, user_id, new).await;
-        Ok(Event(announced(state, user_id, created).await?))
+        Ok(Event(write::create(state, user_id, new).await?))
     }
 
     /// Changes an event in Google Calendar (only if it did not change there since it was cached: else
@@ -669,8 +667,9 @@ impl EventsMutation {
             visibility: input.visibility,
             color_id: change(input.color_id),
         };
-        let updated = scoped::update(state, user_id, event, patch, scope.map(Scope::from)).await;
-        Ok(Event(announced(state, user_id, updated).await?))
+        Ok(Event(
+            scoped::update(state, user_id, event, patch, scope.map(Scope::from)).await?,
+        ))
     }
 
     /// Deletes an event in Google Calendar (a whole series on a master's id, one instance on an instance
@@ -689,17 +688,9 @@ impl EventsMutation {
     ) -> async_graphql::Result<bool> {
         let user_id = ctx.user_id()?;
         let state = ctx.state()?;
-        let deleted = scoped::delete(state, user_id, parse_event_id(&id)?, scope.map(Scope::from)).await;
-        announced(state, user_id, deleted).await?;
+        scoped::delete(state, user_id, parse_event_id(&id)?, scope.map(Scope::from)).await?;
         Ok(true)
     }
-}
-
-/// Tells live subscribers (the user's other tabs) to read on after a write, whatever its outcome: a
-/// refused write may still have brought Google's version into the cache.
-async fn announced<T>(state: &AppState, user_id: Uuid, outcome: AppResult<T>) -> AppResult<T> {
-    state.cache_changes.events_changed(user_id).await;
-    outcome
 }
 
 #[derive(Default)]

@@ -72,8 +72,21 @@ fn validate_settings(
     Ok(())
 }
 
-/// Creates the event at Google in the user's calendar, then caches Google's answer.
+/// Creates the event at Google in the user's calendar, then caches Google's answer. Live subscribers are
+/// told to read on afterwards.
 pub async fn create(state: &AppState, user_id: Uuid, input: NewEvent) -> AppResult<EventView> {
+    let created = create_event(state, user_id, input).await;
+    announced(state, user_id, created).await
+}
+
+/// Tells live subscribers (the user's other tabs) to read on after a write, whatever its outcome: a
+/// refused write may still have brought Google's version into the cache.
+async fn announced<T>(state: &AppState, user_id: Uuid, outcome: AppResult<T>) -> AppResult<T> {
+    state.cache_changes.events_changed(user_id).await;
+    outcome
+}
+
+async fn create_event(state: &AppState, user_id: Uuid, input: NewEvent) -> AppResult<EventView> {
     let (start, end) = (input.start, input.end);
     validate_texts(
         input.summary.as_deref(),

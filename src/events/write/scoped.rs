@@ -151,8 +151,19 @@ fn whole_only(scope: Scope, is_master: bool) -> AppResult<()> {
     }
 }
 
-/// `updateEvent` with a scope (`None`: THIS).
+/// `updateEvent` with a scope (`None`: THIS). Live subscribers are told to read on afterwards.
 pub async fn update(
+    state: &AppState,
+    user_id: Uuid,
+    id: EventRef,
+    patch: EventPatch,
+    scope: Option<Scope>,
+) -> AppResult<EventView> {
+    let updated = update_in_scope(state, user_id, id, patch, scope).await;
+    super::announced(state, user_id, updated).await
+}
+
+async fn update_in_scope(
     state: &AppState,
     user_id: Uuid,
     id: EventRef,
@@ -192,8 +203,18 @@ pub async fn update(
     }
 }
 
-/// `deleteEvent` with a scope (`None`: THIS).
+/// `deleteEvent` with a scope (`None`: THIS). Live subscribers are told to read on afterwards.
 pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef, scope: Option<Scope>) -> AppResult<()> {
+    let deleted = delete_in_scope(state, user_id, id, scope).await;
+    super::announced(state, user_id, deleted).await
+}
+
+async fn delete_in_scope(
+    state: &AppState,
+    user_id: Uuid,
+    id: EventRef,
+    scope: Option<Scope>,
+) -> AppResult<()> {
     let Some(scope) = scope else {
         return super::delete(state, user_id, id).await;
     };
