@@ -113,8 +113,15 @@ try {
   await page.fill("#query", "{\n  ");
   await page.focus("#query");
   await page.press("#query", "End");
+  // Focus leaves the editor and comes straight back, as a quick click away does: the close scheduled
+  // on leaving must not close the list opened since. The page-side timer below is set after that
+  // close's and runs longer, so it fires after it: an order, not a guess at timing.
+  await page.focus("#toggle-docs");
+  await page.focus("#query");
   await page.keyboard.type("cal");
   await page.waitForSelector("#completions:not([hidden]) li");
+  await page.evaluate(() => new Promise((done) => setTimeout(done, 300)));
+  check(await page.isVisible("#completions li"), "the list stays open after focus comes back");
   const offered = await page.$$eval("#completions li span:first-child", (items) => items.map((i) => i.textContent));
   check(offered.includes("calendars"), `completions: ${offered}`);
   await page.keyboard.press("Enter");

@@ -21,7 +21,13 @@ export class QueryEditor {
       else if (e.inputType !== "insertText" || !/[A-Za-z0-9_]/.test(e.data ?? "")) this.close();
       else if (!this.popup.hidden) this.complete(false);
     });
-    textarea.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+    // Closed a moment after the editor loses focus, unless focus has come back by then (a quick click
+    // away and back must not close a list opened since).
+    textarea.addEventListener("blur", () =>
+      setTimeout(() => {
+        if (document.activeElement !== this.area) this.close();
+      }, 150),
+    );
     textarea.addEventListener("click", () => this.close());
     popup.addEventListener("mousedown", (e) => {
       const item = e.target.closest("li");
