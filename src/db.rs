@@ -75,6 +75,8 @@ pub struct RecordedStatement {
     pub sql: String,
     /// How many values were bound to it (an `IN (...)` list counts each of its values).
     pub values: usize,
+    /// The values themselves, so that a test can run the statement again (under `EXPLAIN`).
+    pub bound: Vec<sea_orm::Value>,
 }
 
 /// Statements kept while recording; older ones are dropped.
@@ -93,9 +95,15 @@ impl StatementCounter {
                 if recorded.len() == RECORDED_STATEMENTS {
                     recorded.pop_front();
                 }
+                let bound = info
+                    .statement
+                    .values
+                    .as_ref()
+                    .map_or_else(Vec::new, |values| values.0.clone());
                 recorded.push_back(RecordedStatement {
                     sql: info.statement.sql.clone(),
-                    values: info.statement.values.as_ref().map_or(0, |values| values.0.len()),
+                    values: bound.len(),
+                    bound,
                 });
             }
         });

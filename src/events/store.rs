@@ -52,6 +52,9 @@ const TABLE: &str = "events";
 /// the exact bounds in the calendar's zone.
 const EARLIEST_OFFSET_HOURS: i64 = 14;
 const LATEST_OFFSET_HOURS: i64 = 12;
+/// How far after its stored `range_start` an event can start in its calendar's zone: none for a timed
+/// event, up to the span of the world's zones for an all-day one (stored from the earliest zone's midnight).
+pub const ALL_DAY_SPREAD: Duration = Duration::hours(EARLIEST_OFFSET_HOURS + LATEST_OFFSET_HOURS);
 
 /// The latest `range_end` stored: the last microsecond of year 9999. An all-day event on 9999-12-31 would
 /// otherwise end in year 10000, which SQLite keeps as text (`+10000-...`) sorting before every other year,
@@ -321,6 +324,8 @@ pub struct TimedRow {
     pub transparency: Option<String>,
     pub self_response_status: Option<String>,
     pub mirror_config_id: Option<Uuid>,
+    /// Where the window query's index places the row: the earliest instant it can start.
+    pub range_start: DateTime<Utc>,
 }
 
 impl From<&events::Model> for TimedRow {
@@ -344,6 +349,7 @@ impl From<&events::Model> for TimedRow {
             transparency: row.transparency.clone(),
             self_response_status: row.self_response_status.clone(),
             mirror_config_id: row.mirror_config_id,
+            range_start: row.range_start,
         }
     }
 }

@@ -12,7 +12,9 @@ use std::collections::{HashMap, hash_map::Entry};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use uuid::Uuid;
 
 use super::{
@@ -36,6 +38,9 @@ pub const MAX_WINDOW: TimeDelta = TimeDelta::days(367);
 const MAX_INSTANCES_PER_SERIES: usize = 10_000;
 /// Exceptions are loaded for this many masters per query.
 const MASTERS_PER_QUERY: usize = 500;
+/// Short events read beyond the page in the first read of a window page: enough for the all-day events
+/// and edge rows the page may not keep, so one read is usually all it takes.
+const SINGLES_SLACK: usize = 16;
 
 /// Checks `timeMin` / `timeMax` and makes the window.
 pub fn window(time_min: DateTime<Utc>, time_max: DateTime<Utc>) -> AppResult<Window> {
@@ -123,22 +128,106 @@ pub async fn events_in_window<C: ConnectionTrait>(
 ) -> AppResult<WindowPage> {
     let after = query.after.map(Cursor::decode).transpose()?;
     let calendars = user_calendars(db, user_id, query.calendar_ids).await?;
-    let Occupied { rows, found } = occupied(db, &calendars, query.window, budget).await?;
+    let ids: Vec<Uuid> = calendars.iter().map(|calendar| calendar.id).collect();
+    let zones = Zones::of(&calendars);
+    let is_after = |candidate: &Candidate| {
+        after
+            .as_ref()
+            .is_none_or(|cursor| (candidate.start, &candidate.key) > (cursor.start, &cursor.key))
+    };
+
+    // Series masters and long events are few: all of them are read and placed.
+    let [short, long] = window_selects(&ids, query.window);
+    let mut few = long.into_partial_model::<TimedRow>().all(db).await?;
+    few.extend(
+        short
+            .clone()
+            .filter(events::Column::Recurrence.is_not_null())
+            .into_partial_model::<TimedRow>()
+            .all(db)
+            .await?,
+    );
+    let Occupied { mut rows, found } = place(db, few, &zones, query.window, budget).await?;
     let mut candidates: Vec<Candidate> = found
         .into_iter()
         .map(|found| match found.occurrence {
             Some(occurrence) => Candidate::instance(rows[found.row].id, found.start, found.row, occurrence),
             None => Candidate::stored(&rows[found.row], found.start, found.row),
         })
+        .filter(|candidate| is_after(candidate))
         .collect();
 
+    // Short single events and exceptions are the many (a busy week holds hundreds): only as many are read
+    // as the page can need, in the order of their stored start, which is never after the exact start
+    // and at most `ALL_DAY_SPREAD` before it (all-day events only).
+    let wanted = query.first + 1;
+    let mut singles = short
+        .filter(events::Column::Recurrence.is_null())
+        .filter(events::Column::Status.ne(EventStatus::Cancelled))
+        .order_by_asc(events::Column::RangeStart)
+        .order_by_asc(events::Column::Id);
+    if let Some(cursor) = &after {
+        singles = singles
+            .filter(events::Column::RangeStart.gte(cursor.start - store::ALL_DAY_SPREAD))
+            .filter(
+                Condition::any()
+                    .add(events::Column::RangeStart.gte(cursor.start))
+                    .add(events::Column::StartDate.is_not_null()),
+            );
+    }
+    let mut batch = wanted + SINGLES_SLACK;
+    let mut resume: Option<(DateTime<Utc>, Uuid)> = None;
+    loop {
+        let mut select = singles.clone();
+        if let Some((range_start, id)) = resume {
+            select = select.filter(
+                Condition::any()
+                    .add(events::Column::RangeStart.gt(range_start))
+                    .add(
+                        Condition::all()
+                            .add(events::Column::RangeStart.eq(range_start))
+                            .add(events::Column::Id.gt(id)),
+                    ),
+            );
+        }
+        let read = select
+            .limit(batch as u64)
+            .into_partial_model::<TimedRow>()
+            .all(db)
+            .await?;
+        let exhausted = read.len() < batch;
+        for row in read {
+            resume = Some((row.range_start, row.id));
+            let Some((start, _)) = place_single(&row, zones.for_row(&row), query.window)? else {
+                continue;
+            };
+            let index = rows.len();
+            rows.push(row);
+            let candidate = Candidate::stored(&rows[index], start, index);
+            if is_after(&candidate) {
+                candidates.push(candidate);
+            }
+        }
+        // Every single not read yet starts at or after the last stored start read.
+        let Some((bound, _)) = resume.filter(|_| !exhausted) else {
+            break;
+        };
+        if candidates
+            .iter()
+            .filter(|candidate| candidate.start < bound)
+            .count()
+            >= wanted
+        {
+            break;
+        }
+        batch = batch.saturating_mul(4);
+        budget.check_deadline()?;
+    }
+
     candidates.sort_by(|a, b| (a.start, &a.key).cmp(&(b.start, &b.key)));
-    let from = match &after {
-        Some(cursor) => candidates.partition_point(|c| (c.start, &c.key) <= (cursor.start, &cursor.key)),
-        None => 0,
-    };
-    let has_next_page = candidates.len() > from + query.first;
-    let page: Vec<Candidate> = candidates.into_iter().skip(from).take(query.first).collect();
+    let has_next_page = candidates.len() > query.first;
+    candidates.truncate(query.first);
+    let page = candidates;
     // The full rows (texts to decrypt) of this page alone: its events, and the masters of its instances.
     let mut ids: Vec<Uuid> = page.iter().map(|candidate| rows[candidate.row].id).collect();
     ids.sort_unstable();
@@ -221,24 +310,57 @@ pub async fn occupied<C: ConnectionTrait>(
     for select in window_selects(&ids, window) {
         rows.extend(select.into_partial_model::<TimedRow>().all(db).await?);
     }
-    let zones: HashMap<Uuid, Option<&str>> = calendars
-        .iter()
-        .map(|calendar| (calendar.id, calendar.time_zone.as_deref()))
-        .collect();
-    let zone_of = |row: &TimedRow| zones.get(&row.calendar_id).copied().flatten();
+    place(db, rows, &Zones::of(calendars), window, budget).await
+}
+
+/// The calendars' zones, in which all-day dates are read.
+struct Zones<'a>(HashMap<Uuid, Option<&'a str>>);
+
+impl<'a> Zones<'a> {
+    fn of(calendars: &'a [calendars::Model]) -> Self {
+        Self(
+            calendars
+                .iter()
+                .map(|calendar| (calendar.id, calendar.time_zone.as_deref()))
+                .collect(),
+        )
+    }
+
+    fn for_row(&self, row: &TimedRow) -> Option<&'a str> {
+        self.0.get(&row.calendar_id).copied().flatten()
+    }
+}
+
+/// Where a single event or exception sits in the window: its instants, or `None` when it is cancelled or
+/// outside (its stored range is wider than its exact one for all-day dates).
+fn place_single(
+    row: &TimedRow,
+    zone: Option<&str>,
+    window: Window,
+) -> AppResult<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+    if row.status == EventStatus::Cancelled {
+        return Ok(None);
+    }
+    let (start, end, _) = store::timed_row_times(row)?;
+    let (start, end) = recurrence::to_instant_range(&start, &end, zone);
+    Ok(window.overlaps_range(start, end).then_some((start, end)))
+}
+
+/// What `rows` (read by a window query) put in the window: single events and exceptions as themselves,
+/// series masters expanded with their exceptions applied.
+async fn place<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<TimedRow>,
+    zones: &Zones<'_>,
+    window: Window,
+    budget: &WorkBudget,
+) -> AppResult<Occupied> {
     let mut found: Vec<Found> = Vec::new();
     let mut masters: Vec<(usize, Vec<String>)> = Vec::new();
     for (index, row) in rows.iter().enumerate() {
         if let Some(lines) = store::timed_row_recurrence(row)? {
             masters.push((index, lines));
-            continue;
-        }
-        if row.status == EventStatus::Cancelled {
-            continue;
-        }
-        let (start, end, _) = store::timed_row_times(row)?;
-        let (start, end) = recurrence::to_instant_range(&start, &end, zone_of(row));
-        if window.overlaps_range(start, end) {
+        } else if let Some((start, end)) = place_single(row, zones.for_row(row), window)? {
             found.push(Found {
                 row: index,
                 start,
@@ -250,7 +372,7 @@ pub async fn occupied<C: ConnectionTrait>(
     let exceptions = exceptions_of(db, &masters, &rows).await?;
     for (index, lines) in masters {
         let master = &rows[index];
-        let zone = zone_of(master);
+        let zone = zones.for_row(master);
         let replacing = exceptions
             .get(&(master.calendar_id, master.google_event_id.clone()))
             .map_or(&[][..], Vec::as_slice);

@@ -20,9 +20,10 @@ use chronos::{
     events::{
         recurrence::Window,
         store::{self, UpsertOutcome},
-        window::window_selects,
+        window::{self, WindowQuery, window_selects},
     },
     state::AppState,
+    work_budget::WorkBudget,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryTrait, Statement,
@@ -1265,12 +1266,14 @@ async fn a_week_page_reads_full_rows_for_the_page_alone() {
     }
 }
 
-/// Both window queries of a week in the middle of a 10,000-event calendar read an index range, on
-/// SQLite and on PostgreSQL (statistics gathered, as autovacuum would): no scan of the table.
+/// A week in the middle of a 10,000-event calendar is read through an index range, on SQLite and on
+/// PostgreSQL (statistics gathered, as autovacuum would), with no scan of the table: both window queries
+/// that free/busy reads, and every statement a week page and the page after it run.
 #[tokio::test]
 async fn a_mid_history_week_is_read_through_an_index_on_both_databases() {
     let database = TestDatabase::create().await;
-    let db = chronos::db::connect(&database.url).await.expect("connect");
+    let mut db = chronos::db::connect(&database.url).await.expect("connect");
+    let statements = chronos::db::StatementCounter::install(&mut db);
     <migration::Migrator as migration::MigratorTrait>::up(&db, None)
         .await
         .expect("migrate");
@@ -1303,18 +1306,60 @@ async fn a_mid_history_week_is_read_through_an_index_on_both_databases() {
         db.execute_unprepared("ANALYZE events").await.expect("analyze");
     }
     let min = first + TimeDelta::days(400);
-    for select in window_selects(&[calendar.id], Window::new(min, min + TimeDelta::days(7))) {
-        let query = select.build(backend);
+    let week = Window::new(min, min + TimeDelta::days(7));
+    let mut window_reads: Vec<(String, Vec<sea_orm::Value>)> = window_selects(&[calendar.id], week)
+        .into_iter()
+        .map(|select| {
+            let query = select.build(backend);
+            (query.sql, query.values.map(|v| v.0).unwrap_or_default())
+        })
+        .collect();
+
+    // The week's first page of 10 and the page after it.
+    statements.start_recording();
+    let budget = WorkBudget::default();
+    let page = |after: Option<String>| {
+        let (db, cipher, budget) = (&db, &cipher, &budget);
+        async move {
+            window::events_in_window(
+                db,
+                cipher,
+                user_id,
+                WindowQuery {
+                    calendar_ids: None,
+                    window: week,
+                    first: 10,
+                    after: after.as_deref(),
+                },
+                budget,
+            )
+            .await
+            .expect("page")
+        }
+    };
+    let first_page = page(None).await;
+    let second_page = page(first_page.edges.last().map(|(cursor, _)| cursor.clone())).await;
+    let recorded = statements.stop_recording();
+    assert_eq!((first_page.edges.len(), second_page.edges.len()), (10, 10));
+    assert!(first_page.has_next_page && second_page.has_next_page);
+    let event_reads: Vec<_> = recorded
+        .into_iter()
+        .filter(|s| s.sql.starts_with("SELECT") && s.sql.contains("FROM \"events\""))
+        .map(|s| (s.sql, s.bound))
+        .collect();
+    assert!(
+        event_reads.len() >= 6,
+        "positive control: the pages' reads were recorded: {event_reads:#?}"
+    );
+    window_reads.extend(event_reads);
+
+    for (sql, values) in window_reads {
         let explain = match backend {
-            DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {}", query.sql),
-            _ => format!("EXPLAIN {}", query.sql),
+            DbBackend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+            _ => format!("EXPLAIN {sql}"),
         };
         let plan: Vec<String> = db
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                explain,
-                query.values.map(|v| v.0).unwrap_or_default(),
-            ))
+            .query_all_raw(Statement::from_sql_and_values(backend, explain, values))
             .await
             .expect("explain")
             .iter()
@@ -1323,17 +1368,147 @@ async fn a_mid_history_week_is_read_through_an_index_on_both_databases() {
                 _ => row.try_get::<String>("", "QUERY PLAN").expect("plan"),
             })
             .collect();
-        // An index range on calendar_id and range_start (the planner may pick either index leading with
-        // them; both bound the range).
+        // An index on the events (by calendar and range, or the primary key for rows named by id).
         let uses_an_index = plan.iter().any(|line| {
-            line.contains("Index Scan using idx_events_calendar_id_")
-                || line.contains("USING INDEX idx_events_calendar_id_")
-                || line.contains("USING COVERING INDEX idx_events_calendar_id_")
+            line.contains("Index Scan using ")
+                || line.contains("Index Only Scan using ")
+                || line.contains("Bitmap Index Scan on ")
+                || line.contains("USING INDEX ")
+                || line.contains("USING COVERING INDEX ")
+                || line.contains("USING PRIMARY KEY")
         });
         let scans = plan
             .iter()
             .any(|line| line.starts_with("SCAN") || line.contains("Seq Scan"));
-        assert!(uses_an_index && !scans, "plan: {plan:#?}");
+        assert!(uses_an_index && !scans, "{sql}\nplan: {plan:#?}");
+    }
+}
+
+/// Paging a busy window in small pages visits exactly what one large page holds, in the same order:
+/// all-day events in a UTC+14 and a UTC−11 calendar (whose stored ranges start up to a day before them),
+/// timed events at the same instants, and a daily series with a moved and a cancelled instance, whatever
+/// the page size.
+#[tokio::test]
+async fn small_pages_visit_a_busy_window_as_one_large_page_does() {
+    let database = TestDatabase::create().await;
+    let db = chronos::db::connect(&database.url).await.expect("connect");
+    <migration::Migrator as migration::MigratorTrait>::up(&db, None)
+        .await
+        .expect("migrate");
+    let cipher = Cipher::new(KeyRing::generate("test").expect("keys"));
+    let (user_id, east, west) = store_fixture(&db).await;
+    let mut zoned = Vec::new();
+    for (calendar, zone) in [(east, "Pacific/Kiritimati"), (west, "Pacific/Pago_Pago")] {
+        let mut calendar: calendars::ActiveModel = calendar.into();
+        calendar.time_zone = Set(Some(zone.into()));
+        zoned.push(calendar.update(&db).await.expect("zone"));
+    }
+    let monday: DateTime<Utc> = "2026-03-02T00:00:00Z".parse().expect("instant");
+    for (n, calendar) in zoned.iter().enumerate() {
+        let listing: Vec<chronos::google::Event> = (0..40)
+            .map(|day| {
+                let date = (monday + TimeDelta::days(day - 10)).date_naive();
+                google_event(json!({
+                    "id": format!("allday{n}x{day}"),
+                    "status": "confirmed",
+                    "start": { "date": date.to_string() },
+                    "end": { "date": date.succ_opt().expect("date").to_string() },
+                }))
+            })
+            .chain((0..60).map(|k| {
+                // Every hour from Monday, some at the very instants the all-day events start.
+                let start = monday + TimeDelta::hours(3 * k - 14 + 25 * i64::try_from(n).expect("n"));
+                google_event(json!({
+                    "id": format!("timed{n}x{k}"),
+                    "status": "confirmed",
+                    "start": { "dateTime": start.to_rfc3339() },
+                    "end": { "dateTime": (start + TimeDelta::hours(1)).to_rfc3339() },
+                }))
+            }))
+            .chain([
+                google_event(json!({
+                    "id": format!("daily{n}"),
+                    "status": "confirmed",
+                    "start": { "dateTime": "2026-02-20T10:00:00Z" },
+                    "end": { "dateTime": "2026-02-20T10:30:00Z" },
+                    "recurrence": ["RRULE:FREQ=DAILY"],
+                })),
+                google_event(json!({
+                    "id": format!("daily{n}_20260303T100000Z"),
+                    "status": "confirmed",
+                    "recurringEventId": format!("daily{n}"),
+                    "originalStartTime": { "dateTime": "2026-03-03T10:00:00Z" },
+                    "start": { "dateTime": "2026-03-06T23:00:00Z" },
+                    "end": { "dateTime": "2026-03-06T23:30:00Z" },
+                })),
+                google_event(json!({
+                    "id": format!("daily{n}_20260304T100000Z"),
+                    "status": "cancelled",
+                    "recurringEventId": format!("daily{n}"),
+                    "originalStartTime": { "dateTime": "2026-03-04T10:00:00Z" },
+                })),
+            ])
+            .collect();
+        store::upsert_listing(&db, &cipher, user_id, calendar, &listing)
+            .await
+            .expect("cache");
+    }
+    let week = Window::new(monday, monday + TimeDelta::days(7));
+    let budget = WorkBudget::default();
+    let read = |first: usize, after: Option<String>| {
+        let (db, cipher, budget) = (&db, &cipher, &budget);
+        async move {
+            window::events_in_window(
+                db,
+                cipher,
+                user_id,
+                WindowQuery {
+                    calendar_ids: None,
+                    window: week,
+                    first,
+                    after: after.as_deref(),
+                },
+                budget,
+            )
+            .await
+            .expect("page")
+        }
+    };
+    let whole = read(500, None).await;
+    assert!(!whole.has_next_page);
+    let expected: Vec<String> = whole.edges.iter().map(|(cursor, _)| cursor.clone()).collect();
+    // Positive control: all three kinds are in the window, the moved instance at its new time only.
+    let ids: Vec<&str> = whole
+        .edges
+        .iter()
+        .map(|(_, e)| e.event.google_event_id.as_str())
+        .collect();
+    for id in [
+        "allday0x10",
+        "allday1x16",
+        "timed0x5",
+        "daily1_20260305T100000Z",
+        "daily0_20260303T100000Z",
+    ] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    assert!(
+        !ids.contains(&"daily0_20260304T100000Z"),
+        "the cancelled instance is left out"
+    );
+    assert!(expected.len() > 100, "{}", expected.len());
+    for first in [1, 3, 10, 17] {
+        let (mut visited, mut after) = (Vec::new(), None);
+        loop {
+            let page = read(first, after).await;
+            assert!(page.edges.len() <= first);
+            visited.extend(page.edges.iter().map(|(cursor, _)| cursor.clone()));
+            after = page.edges.last().map(|(cursor, _)| cursor.clone());
+            if !page.has_next_page {
+                break;
+            }
+        }
+        assert_eq!(visited, expected, "pages of {first}");
     }
 }
 
