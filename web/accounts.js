@@ -55,9 +55,10 @@ export class AccountsView {
           h("span", { class: `badge ${account.status.toLowerCase()}` },
             account.status === "ACTIVE" ? "Connected" : "Needs reconnecting"),
           account.status === "NEEDS_REAUTH"
-            ? h("button", { type: "button", class: "primary", onclick: () => this.act(() => connectAccount(account.email)) },
+            ? h("button", { type: "button", class: "primary reconnect", onclick: () => this.act(() => connectAccount(account.email)) },
               `Reconnect ${account.email}`)
-            : null),
+            : h("button", { type: "button", class: "small refresh", "aria-label": `Refresh the calendars of ${account.email}`,
+              onclick: () => this.refresh(account.id) }, "Refresh calendars")),
         h("ul", { class: "calendar-list" }, account.calendars.map((calendar) => {
           const swatch = h("span", { class: "swatch", "aria-hidden": "true" });
           swatch.style.setProperty("--cal", this.colorOf(calendar.id));
@@ -76,6 +77,12 @@ export class AccountsView {
         h("button", { type: "button", id: "sign-out", onclick: () => this.act(signOut) }, "Sign out")),
     );
     this.root.dataset.loaded = "true";
+  }
+
+  /// Lists the account's calendars at Google again; a refused grant shows as NEEDS_REAUTH here.
+  async refresh(accountId) {
+    await this.act(() => gql("mutation($id: ID!) { refreshCalendars(accountId: $id) { id } }", { id: accountId }));
+    await this.show();
   }
 
   async act(action) {

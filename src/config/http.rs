@@ -160,8 +160,8 @@ mod tests {
     fn the_web_client_is_served_when_asked() {
         let m = map(&[("WEB_CLIENT", "true")]);
         let mut v = Vars::new(&m);
-        assert!(parse(&mut v, true).web_client);
-        assert!(v.problems().is_empty());
+        assert!(parse(&mut v, false).web_client);
+        assert!(v.problems().is_empty(), "{:?}", v.problems());
     }
 
     #[test]

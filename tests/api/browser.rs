@@ -51,7 +51,7 @@ async fn browser_playground_signs_in_queries_and_subscribes_offline() {
 
 /// The reference web client (`web/`) in a real browser: `tests/browser/web.mjs` signs in as the demo's
 /// alice, reads the seeded week, sees a change at Google arrive live, creates and splits events, reorders
-/// todos, runs a sync, and prints the first-load figures the README quotes. Writes the README's
+/// todos, runs a sync, connects and reconnects a second account, and prints the first-load figures the README quotes. Writes the README's
 /// screenshots (docs/web-*.png).
 #[tokio::test]
 #[ignore = "needs chromium and node"]
@@ -74,6 +74,8 @@ async fn browser_web_client_week_events_todos_and_sync() {
         .arg(monday.to_string())
         .arg("--account")
         .arg(chronos::demo::DEMO_ACCOUNTS[0].0)
+        .arg("--other-account")
+        .arg(chronos::demo::DEMO_ACCOUNTS[1].0)
         .arg("--failure-screenshot")
         .arg(&failure)
         .current_dir(repo)

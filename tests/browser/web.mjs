@@ -1,12 +1,12 @@
 // Drives Debian's headless Chromium through the reference web client (`web/`) of a running Chronos
 // seeded with the demo accounts, with every request outside loopback blocked: signs in through the
 // emulator's chooser, reads the seeded week, sees a change made at Google arrive live, creates and splits
-// events (checked at Google), reorders todos by drag and drop, runs a sync and watches it, and measures
-// the first load. Writes docs/web-week.png, docs/web-todos.png and docs/web-sync.png; on failure, a
+// events (checked at Google), reorders todos by drag and drop, runs a sync and watches it, connects a
+// second account and reconnects it after Google revoked it, and measures the first load. Writes docs/web-week.png, docs/web-todos.png and docs/web-sync.png; on failure, a
 // screenshot to the path given by --failure-screenshot.
 //
 //   node tests/browser/web.mjs http://127.0.0.1:PORT --emulator http://127.0.0.1:PORT --monday YYYY-MM-DD
-//     [--account EMAIL] [--docs DIR] [--failure-screenshot PATH]
+//     [--account EMAIL] [--other-account EMAIL] [--docs DIR] [--failure-screenshot PATH]
 
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -14,12 +14,13 @@ import { fileURLToPath } from "node:url";
 import { check, commandLine, launch, step } from "./support.mjs";
 
 const { base, option } = commandLine(
-  "node web.mjs http://127.0.0.1:PORT --emulator URL --monday YYYY-MM-DD [--account EMAIL] [--docs DIR] [--failure-screenshot PATH]",
+  "node web.mjs http://127.0.0.1:PORT --emulator URL --monday YYYY-MM-DD [--account EMAIL] [--other-account EMAIL] [--docs DIR] [--failure-screenshot PATH]",
 );
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const emulator = option("--emulator")?.replace(/\/$/, "");
 const seedMonday = option("--monday");
 const account = option("--account", "alice@demo.chronos.dev");
+const other = option("--other-account", "bob@demo.chronos.dev");
 const docs = option("--docs", resolve(repo, "docs"));
 const failureShot = option("--failure-screenshot", resolve(repo, "target/web-failure.png"));
 check(emulator && /^\d{4}-\d{2}-\d{2}$/.test(seedMonday ?? ""), "--emulator and --monday are required");
@@ -273,9 +274,30 @@ try {
   console.log(`sync: phases ${phases}; ${mirrored} mirrors created`);
   await shot(page, "web-sync.png");
 
-  step("accounts: the account is listed as connected");
+  step(`accounts: connects ${other} too; the week shows its calendars`);
   await page.click("#nav a[data-view=accounts]");
   await page.waitForSelector(`#view-accounts[data-loaded=true] .account[data-email="${account}"][data-status=ACTIVE]`);
+  await page.click("#connect-account");
+  await page.click(`a.account[data-email="${other}"]`);
+  await page.waitForURL(`${base}/`);
+  await page.waitForSelector("body[data-ready=true][data-signed-in=true]");
+  await page.waitForSelector(`#view-week .legend li[data-calendar-id]:nth-child(4)`);
+  await page.click("#nav a[data-view=accounts]");
+  await page.waitForSelector(`#view-accounts[data-loaded=true] .account[data-email="${other}"][data-status=ACTIVE]`);
+
+  step(`a grant revoked at Google: NEEDS_REAUTH explained, "Reconnect" brings ${other} back`);
+  const control = (path) => fetch(`${emulator}/emulator/${path}`, { method: "POST" }).then((r) => check(r.ok, `${path}: ${r.status}`));
+  await control(`accounts/${encodeURIComponent(other)}/revoke`);
+  await control("expire-access-tokens");
+  await page.click(`.account[data-email="${other}"] button.refresh`);
+  await page.waitForSelector("#notice[data-code=NEEDS_REAUTH]");
+  const reauth = await page.textContent("#notice");
+  check(reauth.includes("Reconnect it under Accounts"), reauth);
+  await page.click(`#view-accounts[data-loaded=true] .account[data-email="${other}"][data-status=NEEDS_REAUTH] button.reconnect`);
+  await page.waitForURL(`${base}/`);
+  await page.waitForSelector("body[data-ready=true][data-signed-in=true]");
+  await page.click("#nav a[data-view=accounts]");
+  await page.waitForSelector(`#view-accounts[data-loaded=true] .account[data-email="${other}"][data-status=ACTIVE]`);
 
   step("phone width: nothing wider than the screen but the week's own scroller");
   const phone = watch(await context.newPage());
