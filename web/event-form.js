@@ -21,9 +21,10 @@ const REPEATS = {
 };
 
 export class EventForm {
-  /// `writableCalendars()` lists the calendars the user may write to; `onSaved()` runs after a change.
-  constructor(dialog, { writableCalendars, onSaved }) {
-    Object.assign(this, { dialog, writableCalendars, onSaved });
+  /// `writableCalendars()` lists the calendars the user may write to, `defaultCalendarId()` names the one
+  /// new events go to; `onSaved()` runs after a change.
+  constructor(dialog, { writableCalendars, defaultCalendarId, onSaved }) {
+    Object.assign(this, { dialog, writableCalendars, defaultCalendarId, onSaved });
     dialog.addEventListener("close", () => {
       this.dialog.dataset.state = "closed";
       this.returnFocus?.focus();
@@ -58,8 +59,9 @@ export class EventForm {
     this.returnFocus = document.activeElement;
     const input = (id, type, value, extra = {}) => h("input", { id, name: id, type, value: value ?? "", ...extra });
     const calendars = this.writableCalendars();
+    const chosen = event ? event.calendarId : this.defaultCalendarId();
     const calendarSelect = h("select", { id: "ev-calendar", name: "calendar", disabled: Boolean(event) },
-      calendars.map((c) => h("option", { value: c.id, selected: event ? c.id === event.calendarId : c.primary }, c.summary)));
+      calendars.map((c) => h("option", { value: c.id, selected: c.id === chosen }, c.summary)));
     if (event && !calendars.some((c) => c.id === event.calendarId)) {
       calendarSelect.append(h("option", { value: event.calendarId, selected: true }, "(read-only calendar)"));
     }
@@ -88,7 +90,7 @@ export class EventForm {
       h("div", { class: "row" },
         field("Date", input("ev-day", "date", values.day, { required: true })),
         ...times,
-        field("Last day", input("ev-end-day", "date", values.endDay, { required: true }))),
+        field("Ends on", input("ev-end-day", "date", values.endDay, { required: true }))),
       event ? null : field("Repeats", h("select", { id: "ev-repeat" },
         Object.entries(REPEATS).map(([value, text]) => h("option", { value }, text)))),
       field("Location", input("ev-location", "text", values.location, { maxlength: "1024" })),

@@ -12,7 +12,7 @@ import { SyncView } from "./sync.js";
 import { TodosView } from "./todos.js";
 import { WeekView } from "./week.js";
 
-const CALENDAR = "id accountId summary primary backgroundColor cacheStatus accessRole timeZone";
+const CALENDAR = "id accountId googleCalendarId summary primary backgroundColor cacheStatus accessRole timeZone";
 /// Colours for calendars Google gave none.
 const PALETTE = ["#4f6bed", "#0b8043", "#d50000", "#f4511e", "#8e24aa", "#039be5", "#e67c73", "#616161"];
 
@@ -49,6 +49,14 @@ async function boot() {
     h("button", { type: "button", class: "small", id: "header-sign-out", onclick: () => signOut().catch(onError) }, "Sign out"));
   $("nav").hidden = false;
   const writable = () => calendars.filter((c) => c.accessRole === "owner" || c.accessRole === "writer");
+  // New events go to the primary calendar of the account the user signed in with.
+  const defaultCalendarId = () =>
+    (calendars.find((c) => c.primary && c.googleCalendarId === data.me.email) ?? writable()[0])?.id;
+  const form = new EventForm($("event-dialog"), {
+    writableCalendars: writable,
+    defaultCalendarId,
+    onSaved: () => views.week.refresh(),
+  });
   views.week = new WeekView($("view-week"), {
     calendars: () => calendars,
     colorOf,
@@ -56,7 +64,6 @@ async function boot() {
     onNew: (day) => form.create(day),
     onError,
   });
-  const form = new EventForm($("event-dialog"), { writableCalendars: writable, onSaved: () => views.week.refresh() });
   views.todos = new TodosView($("view-todos"), { onError });
   views.sync = new SyncView($("view-sync"), { calendars: () => calendars, onError });
   views.accounts = new AccountsView($("view-accounts"), { colorOf, onError });
