@@ -275,14 +275,29 @@ try {
   console.log(`sync: phases ${phases}; ${mirrored} mirrors created`);
   await shot(page, "web-sync.png");
 
-  step(`accounts: connects ${other} too; the week shows its calendars`);
+  step(`accounts: connects ${other} too; the week says his calendars are caching, then shows them`);
   await page.click("#nav a[data-view=accounts]");
   await page.waitForSelector(`#view-accounts[data-loaded=true] .account[data-email="${account}"][data-status=ACTIVE]`);
+  // Google answers event listings slowly for a while: the new calendars land PENDING and stay so.
+  const faults = `${emulator}/emulator/faults`;
+  const slow = await fetch(faults, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ method: "GET", path: "/events", latencyMs: 4_000 }),
+  });
+  check(slow.ok, `fault: ${slow.status}`);
   await page.click("#connect-account");
   await page.click(`a.account[data-email="${other}"]`);
   await page.waitForURL(`${base}/`);
   await page.waitForSelector("body[data-ready=true][data-signed-in=true]");
-  await page.waitForSelector(`#view-week .legend li[data-calendar-id]:nth-child(4)`);
+  await page.waitForSelector("#view-week[data-pending=true] .pending");
+  const caching = await page.textContent("#view-week .pending");
+  check(caching.includes(other) && (await page.isVisible("#view-week .pending")), `the caching state: ${caching}`);
+  check((await fetch(faults, { method: "DELETE" })).ok, "faults cleared");
+  await page.waitForSelector("#view-week[data-pending=false][data-loaded=true]");
+  check(!(await page.isVisible("#view-week .pending")), "the caching note goes once every calendar is cached");
+  const legend = await page.$$eval("#view-week .legend li", (items) => items.map((i) => i.dataset.cacheStatus));
+  check(legend.length === 4 && legend.every((status) => status === "READY"), `four calendars, all cached: ${legend}`);
   await page.click("#nav a[data-view=accounts]");
   await page.waitForSelector(`#view-accounts[data-loaded=true] .account[data-email="${other}"][data-status=ACTIVE]`);
 
