@@ -1,10 +1,10 @@
 // Drives Debian's headless Chromium through the reference web client (`web/`) of a running Chronos
 // seeded with the demo accounts, with every request outside loopback blocked: signs in through the
-// emulator's chooser, reads the seeded week, sees a change made at Google arrive live, creates and splits
-// events (checked at Google), reorders todos by drag and drop, runs a sync and watches it, connects a
-// second account and reconnects it after Google revoked it, and measures the first load. Writes
-// docs/web-week.png, docs/web-todos.png and docs/web-sync.png; on failure, a screenshot to the path given
-// by --failure-screenshot.
+// emulator's chooser, reads the seeded week, sees a change made at Google arrive live, creates, splits
+// and deletes events (checked at Google), reorders todos by drag and drop, runs a sync and watches it,
+// connects a second account and reconnects it after Google revoked it, and measures the first load.
+// Writes docs/web-week.png, docs/web-todos.png and docs/web-sync.png; on failure, a screenshot to the
+// path given by --failure-screenshot.
 //
 //   node tests/browser/web.mjs http://127.0.0.1:PORT --emulator http://127.0.0.1:PORT --monday YYYY-MM-DD
 //     [--account EMAIL] [--other-account EMAIL] [--docs DIR] [--failure-screenshot PATH]
@@ -215,6 +215,16 @@ try {
   const names = series.map((s) => s.summary).sort();
   check(JSON.stringify(names) === JSON.stringify(["Standup (new format)", "Team standup"]), `two series: ${JSON.stringify(series)}`);
   await shot(page, "web-week.png");
+
+  step("deletes an event in the page: gone there and at Google");
+  await page.click(event("Design review", 1));
+  await page.waitForSelector("#event-dialog[data-state=open] #ev-delete");
+  await page.click("#ev-delete");
+  await page.waitForSelector("#event-dialog[data-state=closed]", { state: "attached" });
+  await page.waitForSelector(event("Design review"), { state: "detached" });
+  check(await page.isVisible(event("Coffee with Kim", 3)), "the other events stay");
+  const left = (await googleEvents(account)).map((e) => e.summary);
+  check(left.includes("Lunch with Sam") && !left.includes("Design review"), `deleted at Google: ${left}`);
 
   step("todos: add three, reorder by drag and drop and by keyboard, reload, same order");
   await page.click("#nav a[data-view=todos]");
