@@ -62,6 +62,9 @@ pub struct Settings {
     /// Where `GET /metrics` is served on a listener of its own (`METRICS_ADDR`). Unset: on the main
     /// listener in development, nowhere in production.
     pub metrics_addr: Option<SocketAddr>,
+    /// Whether `/` serves the reference web client (`WEB_CLIENT`; the demo turns it on). Off: `/`
+    /// redirects to the playground.
+    pub web_client: bool,
     pub rate_limits: RateLimits,
     pub scheduler_enabled: bool,
     pub mass_delete: MassDeleteLimits,
@@ -151,6 +154,7 @@ impl Settings {
                     cookie_secure: http.cookie_secure,
                     header_read_timeout: http.header_read_timeout,
                     metrics_addr: http.metrics_addr,
+                    web_client: http.web_client,
                     rate_limits,
                     scheduler_enabled: sync.scheduler_enabled,
                     mass_delete: sync.mass_delete,

@@ -43,11 +43,12 @@ pub async fn run() -> anyhow::Result<()> {
     let addr = app.local_addr();
     crate::app::announce(addr)?;
     println!(
-        "\nChronos demo: the GraphQL playground at http://{addr}/graphql (Google emulator at {})\n\
-         Sign in as a demo account, no password: open the playground, run\n\n    \
-         mutation {{ startGoogleSignIn {{ url }} }}\n\n\
-         open the URL it returns (in the same browser) and pick alice in the emulator's account chooser;\n\
-         you land back in the playground signed in. Then try\n\n    \
+        "\nChronos demo: open http://{addr}/ and sign in with Google (the emulator's account chooser: pick\n\
+         alice, no password). The GraphQL playground is at http://{addr}/graphql (Google emulator at {}):\n\
+         there, run\n\n    \
+         mutation {{ startGoogleSignIn(redirectTo: \"/graphql\") {{ url }} }}\n\n\
+         open the URL it returns (in the same browser) and pick alice; you land back in the playground\n\
+         signed in. Then try\n\n    \
          {{ calendars {{ summary }} events(timeMin: \"{}T00:00:00Z\", timeMax: \"{}T00:00:00Z\") {{ edges {{ node {{ summary start {{ dateTime date }} }} }} }} }}\n\n\
          The demo accounts are {} and {}. Stop with Ctrl-C.",
         emulator.base_url(),
@@ -80,6 +81,8 @@ fn demo_settings(emulator: &RunningEmulator) -> anyhow::Result<Settings> {
         ("GOOGLE_ACCOUNTS_URL", base.clone()),
         ("GOOGLE_OAUTH_URL", base.clone()),
         ("GOOGLE_API_URL", base),
+        // The reference client at `/`, where the sign-in lands (FRONTEND_URL defaults to PUBLIC_URL).
+        ("WEB_CLIENT", "true".into()),
     ] {
         vars.insert(name.into(), value);
     }

@@ -1,5 +1,6 @@
 //! HTTP in front: routes, the layers every request passes through, and the guards.
 
+mod assets;
 mod cookies;
 pub mod csrf;
 mod graphql;
@@ -11,6 +12,7 @@ mod oauth_callback;
 pub mod playground;
 mod request_id;
 mod serve;
+mod web;
 mod webhook;
 
 use std::time::Duration;
@@ -66,9 +68,16 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
     if state.settings.metrics_addr.is_none() && !state.settings.is_production() {
         router = router.route("/metrics", get(metrics::scrape));
     }
+    // The web client at `/` when turned on; else `/` leads to the playground.
+    router = if state.settings.web_client {
+        router
+            .route("/", get(web::page))
+            .route("/assets/{hash}/{file}", get(web::asset))
+    } else {
+        router.route("/", get(root))
+    };
     router
         .route("/graphql/assets/{hash}/{file}", get(playground::asset))
-        .route("/", get(root))
         .route("/webhooks/google", post(webhook::google_push))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -100,8 +109,8 @@ pub fn router(state: AppState, schema: ChronosSchema) -> Router {
         .with_state(HttpState { app: state, schema })
 }
 
-/// `/` is the playground. A failed sign-in lands here as `/?error=<code>` when no frontend is configured:
-/// the code goes along, so the playground can tell the person what happened.
+/// `/` is the playground when the web client is off. A failed sign-in lands here as `/?error=<code>` when
+/// no frontend is configured: the code goes along, so the playground can tell the person what happened.
 async fn root(RawQuery(query): RawQuery) -> Redirect {
     let error = query.as_deref().and_then(|query| {
         url::form_urlencoded::parse(query.as_bytes())

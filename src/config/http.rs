@@ -1,5 +1,5 @@
 //! Where the server listens and how browsers reach it: `BIND_ADDR`, `PUBLIC_URL`, `FRONTEND_URL`,
-//! `FRONTEND_ORIGINS`, `COOKIE_SECURE`, `HTTP_HEADER_READ_TIMEOUT_SECS` and `METRICS_ADDR`.
+//! `FRONTEND_ORIGINS`, `COOKIE_SECURE`, `HTTP_HEADER_READ_TIMEOUT_SECS`, `METRICS_ADDR` and `WEB_CLIENT`.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -17,6 +17,7 @@ pub(super) struct Http {
     pub cookie_secure: bool,
     pub header_read_timeout: Duration,
     pub metrics_addr: Option<SocketAddr>,
+    pub web_client: bool,
     pub explicit: ExplicitUrls,
 }
 
@@ -101,6 +102,8 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
                 None
             }
         });
+    // Off unless asked: a deployment serving its own SPA does not want ours at `/`.
+    let web_client = vars.bool("WEB_CLIENT", false);
     if production {
         if !cookie_secure {
             vars.problem("COOKIE_SECURE must be true in production");
@@ -114,6 +117,7 @@ pub(super) fn parse(vars: &mut Vars<'_>, production: bool) -> Http {
         cookie_secure,
         header_read_timeout: Duration::from_secs(header_read_secs.into()),
         metrics_addr,
+        web_client,
         explicit: ExplicitUrls {
             public_url,
             frontend_url,
@@ -145,10 +149,19 @@ mod tests {
         assert!(v.problems().is_empty());
         assert_eq!(http.header_read_timeout, Duration::from_secs(10));
         assert_eq!(http.metrics_addr, None, "no metrics listener unless asked");
+        assert!(!http.web_client, "the web client is off unless asked");
         let urls = http.explicit.derive(&http.bind_addr);
         assert_eq!(urls.public_url.as_str(), "http://0.0.0.0:9000/");
         assert_eq!(urls.frontend_url, urls.public_url);
         assert_eq!(urls.frontend_origins, vec!["http://0.0.0.0:9000".to_string()]);
+    }
+
+    #[test]
+    fn the_web_client_is_served_when_asked() {
+        let m = map(&[("WEB_CLIENT", "true")]);
+        let mut v = Vars::new(&m);
+        assert!(parse(&mut v, false).web_client);
+        assert!(v.problems().is_empty(), "{:?}", v.problems());
     }
 
     #[test]
@@ -161,6 +174,7 @@ mod tests {
             ("COOKIE_SECURE", "maybe"),
             ("HTTP_HEADER_READ_TIMEOUT_SECS", "0"),
             ("METRICS_ADDR", "localhost:9100"),
+            ("WEB_CLIENT", "please"),
         ]);
         let mut v = Vars::new(&m);
         let http = parse(&mut v, false);
@@ -175,6 +189,7 @@ mod tests {
                 "COOKIE_SECURE must be true or false, not `maybe`".to_string(),
                 "HTTP_HEADER_READ_TIMEOUT_SECS must be at least 1".to_string(),
                 "METRICS_ADDR must be IP:PORT (like 127.0.0.1:9100), not `localhost:9100`".to_string(),
+                "WEB_CLIENT must be true or false, not `please`".to_string(),
             ]
         );
         assert_eq!(

@@ -1,8 +1,11 @@
-//! The playground in a real browser: `tests/browser/playground.mjs` drives Debian's headless Chromium
-//! (through playwright-core) against this server and the seeded emulator, with every request outside
-//! loopback blocked. Needs `/usr/bin/chromium`, node and `npm ci` in tests/browser (`.ci/run` does both).
+//! The playground and the reference web client in a real browser: `tests/browser/playground.mjs` and
+//! `tests/browser/web.mjs` drive Debian's headless Chromium (through playwright-core) against this server
+//! and the seeded emulator, with every request outside loopback blocked. Needs `/usr/bin/chromium`, node
+//! and `npm ci` in tests/browser (`.ci/run` does both).
 
 use std::process::Stdio;
+
+use chrono::Datelike as _;
 
 use crate::helpers::TestApp;
 
@@ -44,4 +47,58 @@ async fn browser_playground_signs_in_queries_and_subscribes_offline() {
         std::path::Path::new(repo).join("docs/playground.png").is_file(),
         "the screenshot was written"
     );
+}
+
+/// The reference web client (`web/`) in a real browser: `tests/browser/web.mjs` signs in as the demo's
+/// alice, reads the seeded week, sees a change at Google arrive live, creates and splits events, reorders
+/// todos, runs a sync, connects and reconnects a second account, and prints the first-load figures the README quotes. Writes the README's
+/// screenshots (docs/web-*.png).
+#[tokio::test]
+#[ignore = "needs chromium and node"]
+async fn browser_web_client_week_events_todos_and_sync() {
+    let app = TestApp::spawn_with(|settings| settings.web_client = true).await;
+    let today = chrono::Utc::now().date_naive();
+    chronos::demo::seed(&app.server.emulator, today)
+        .await
+        .expect("seed the emulator with the demo accounts");
+    let monday = today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let failure = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-failure.png");
+    let _ = std::fs::remove_file(&failure);
+    let output = tokio::process::Command::new("node")
+        .arg("tests/browser/web.mjs")
+        .arg(&app.address)
+        .arg("--emulator")
+        .arg(app.server.emulator.base_url())
+        .arg("--monday")
+        .arg(monday.to_string())
+        .arg("--account")
+        .arg(chronos::demo::DEMO_ACCOUNTS[0].0)
+        .arg("--other-account")
+        .arg(chronos::demo::DEMO_ACCOUNTS[1].0)
+        .arg("--failure-screenshot")
+        .arg(&failure)
+        .current_dir(repo)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("run node (is it installed?)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        output.status.success(),
+        "the browser test failed ({}); screenshot at {}\n{stdout}\n{stderr}",
+        output.status,
+        failure.display()
+    );
+    assert!(stdout.contains("web client browser test passed"), "{stdout}");
+    for shot in ["web-week.png", "web-todos.png", "web-sync.png"] {
+        assert!(
+            std::path::Path::new(repo).join("docs").join(shot).is_file(),
+            "{shot} was written"
+        );
+    }
 }

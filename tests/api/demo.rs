@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reqwest::{StatusCode, cookie::CookieStore, cookie::Jar, header};
+use reqwest::{StatusCode, cookie::CookieStore, cookie::Jar};
 use serde_json::{Value, json};
 
 use crate::helpers::location;
@@ -68,6 +68,16 @@ impl Demo {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_string();
+        let first_url = rest
+            .split("http://")
+            .nth(1)
+            .and_then(|tail| tail.split_whitespace().next())
+            .unwrap_or_default();
+        assert_eq!(
+            format!("http://{first_url}"),
+            format!("{address}/"),
+            "prints the web client's URL first: {rest}"
+        );
         assert!(
             rest.contains(&format!("{address}/graphql")),
             "prints the playground URL: {rest}"
@@ -166,10 +176,12 @@ async fn the_demo_signs_in_a_demo_account_and_serves_its_seeded_events() {
         .await
         .expect("GET /");
     assert_eq!(
-        landing_page.headers()[header::LOCATION],
-        "/graphql",
-        "the landing leads to the playground"
+        landing_page.status(),
+        StatusCode::OK,
+        "the landing is the web client"
     );
+    let html = landing_page.text().await.expect("the client's page");
+    assert!(html.contains("src=\"/assets/"), "{html}");
 
     let me = demo.graphql("{ me { email } }", json!({})).await;
     assert_eq!(me["me"]["email"], "alice@demo.chronos.dev");

@@ -28,3 +28,4 @@ mod sync_configs;
 mod sync_instances;
 mod sync_runs;
 mod todos;
+mod web_client;

@@ -9,63 +9,19 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { check, commandLine, launch, step } from "./support.mjs";
 
-const args = process.argv.slice(2);
-const base = args[0]?.replace(/\/$/, "");
-const option = (name, fallback) => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1] : fallback;
-};
-if (!base) {
-  console.error("usage: node playground.mjs http://127.0.0.1:PORT [--failure-screenshot PATH]");
-  process.exit(2);
-}
+const { base, option } = commandLine(
+  "node playground.mjs http://127.0.0.1:PORT [--failure-screenshot PATH] [--account EMAIL]",
+);
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const screenshot = option("--screenshot", resolve(repo, "docs/playground.png"));
 const failureShot = option("--failure-screenshot", resolve(repo, "target/playground-failure.png"));
 const account = option("--account", "alice@demo.chronos.dev");
 const TIMEOUT = 20_000;
 
-function isLoopback(url) {
-  try {
-    const { protocol, hostname } = new URL(url);
-    if (protocol === "data:" || protocol === "blob:" || protocol === "about:") return true;
-    return hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
-  } catch {
-    return false;
-  }
-}
-
-function step(text) {
-  console.log(`- ${text}`);
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  headless: true,
-  // Root in CI has no user namespace sandbox; the pages loaded are our own.
-  args: ["--no-sandbox", "--disable-dev-shm-usage"],
-});
-const context = await browser.newContext({ viewport: { width: 1360, height: 820 }, colorScheme: "light" });
-const blocked = [];
-await context.route("**/*", (route) => {
-  const url = route.request().url();
-  if (isLoopback(url)) return route.continue();
-  blocked.push(url);
-  return route.abort("blockedbyclient");
-});
-const problems = [];
-const watch = (page) => {
-  page.on("console", (message) => {
-    if (message.type() === "error") problems.push(`console: ${message.text()}`);
-  });
-  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
-};
+const { browser, blocked, problems, newContext, watch } = await launch();
+const context = await newContext({ viewport: { width: 1360, height: 820 }, colorScheme: "light" });
 const page = await context.newPage();
 watch(page);
 page.setDefaultTimeout(TIMEOUT);
