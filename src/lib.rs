@@ -1,5 +1,12 @@
 //! Chronos: a GraphQL API server for calendars, todos and Google Calendar sync.
 
+/// mimalloc rather than the system allocator: a GraphQL response is many small allocations made and freed
+/// across worker threads, where glibc's malloc spent about a fifth of a week page's time
+/// (`week_page_bench` under `perf`). Declared here so that the binary, the tests and the benchmarks all
+/// run on the allocator that ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod accounts;
 pub mod app;
 pub mod backoff;
