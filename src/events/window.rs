@@ -1,12 +1,13 @@
 //! The `events` query: what occupies a time window in the user's calendars, read from the cache only.
 //!
-//! The rows whose stored range overlaps the window come from two narrow ranges of the
-//! `(calendar_id, long_span, range_start)` index ([`window_selects`]), read without their encrypted
-//! texts; exact overlap is then checked here, all-day dates in the calendar's zone. Series masters are expanded into their instances in the window
-//! and their exceptions applied (moved instances appear once, at their new time; cancelled ones not at
-//! all). The result is ordered by start instant, then id, and paginated with opaque cursors; only the
-//! page's rows (and the masters of its instances) are then read in full and decrypted, so a page costs
-//! its size, not the window's.
+//! Rows are found through the `(calendar_id, long_span, range_start)` index ([`window_selects`]) and read
+//! narrow, without their encrypted texts; exact overlap is then checked here, all-day dates in the
+//! calendar's zone. Series masters and long events (few) are all read, and masters are expanded into
+//! their instances in the window with their exceptions applied (moved instances appear once, at their new
+//! time; cancelled ones not at all). Short single events (the many) are read in the order of their stored
+//! start and only as far as the page needs. The result is ordered by start instant, then id, and
+//! paginated with opaque cursors; only the page's rows (and the masters of its instances) are then read
+//! in full and decrypted, so a page costs its size, not the window's.
 
 use std::collections::{HashMap, hash_map::Entry};
 
