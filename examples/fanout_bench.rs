@@ -5,7 +5,8 @@
 //!
 //! Every client is the same user (its runs are the only ones it may watch), signed in as
 //! `BENCH_SESSIONS` sessions (10) the clients share in turn. Each run copies `BENCH_EVENTS` (100) new
-//! events into a second calendar, so it sends STARTED, LISTING, one or more APPLYING and FINISHED.
+//! events into a second calendar, so it sends STARTED, LISTING, one or more APPLYING and FINISHED, with
+//! the emulator answering every request `BENCH_LATENCY_MS` (20) late as in the other sync benchmarks.
 //!
 //! Figures:
 //! - delivery latency, p50 and p99 over every (client, message): from the message's `at` (stamped by the
@@ -71,13 +72,22 @@ async fn main() -> anyhow::Result<()> {
     let subscribers = env_number("BENCH_SUBSCRIBERS", 10_000);
     let sessions = env_number("BENCH_SESSIONS", 10).max(1);
     let events = env_number("BENCH_EVENTS", 100);
+    let latency_ms = env_number("BENCH_LATENCY_MS", 20);
     check_open_files(subscribers)?;
     let binary = chronos_binary()?;
     let dir = tempfile::tempdir()?;
     let database = BenchDatabase::from_env(dir.path()).await?;
-    let result = bench(&binary, dir.path(), &database, subscribers, sessions, events).await;
+    let runs = Runs { events, latency_ms };
+    let result = bench(&binary, dir.path(), &database, subscribers, sessions, runs).await;
     database.remove().await?;
     result
+}
+
+/// What the measured runs do: copy `events` new events, Google answering each request `latency_ms` late.
+#[derive(Clone, Copy)]
+struct Runs {
+    events: usize,
+    latency_ms: usize,
 }
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -113,7 +123,7 @@ async fn bench(
     database: &BenchDatabase,
     subscribers: usize,
     sessions: usize,
-    events: usize,
+    Runs { events, latency_ms }: Runs,
 ) -> anyhow::Result<()> {
     let emulator = Emulator::spawn(EmulatorConfig::without_quotas()).await?;
     emulator.emulator.create_account(EMAIL, None);
@@ -130,7 +140,7 @@ async fn bench(
     }
     println!(
         "fanout_bench: {subscribers} subscribers to syncProgress, {sessions} sessions of one user, \
-         runs of {events} new events; database: {}",
+         runs of {events} new events, {latency_ms} ms of emulator latency; database: {}",
         database.label
     );
     println!("load average before: {}", load_average());
@@ -153,6 +163,12 @@ async fn bench(
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let http = reqwest::Client::new();
+    // Google's latency from here on: a run's messages are as far apart as its requests make them.
+    http.put(format!("{}/emulator/latency", emulator.base_url()))
+        .json(&json!({ "ms": latency_ms }))
+        .send()
+        .await?
+        .error_for_status()?;
     let scenarios: &[usize] = if database.label == "PostgreSQL" {
         &[1, 2]
     } else {
