@@ -302,6 +302,8 @@ struct Delivery {
     instance: usize,
     run_id: String,
     last: bool,
+    /// When the run stamped the message.
+    at: DateTime<Utc>,
     /// From the message's `at` to the client reading it.
     latency: TimeDelta,
 }
@@ -411,6 +413,7 @@ async fn read_feed(
                         instance,
                         run_id: progress["runId"].as_str().context("runId")?.to_owned(),
                         last: matches!(phase, "FINISHED" | "FAILED"),
+                        at,
                         latency: received - at,
                     }));
                 }
@@ -532,6 +535,13 @@ fn report(
         percentile(&mut all, 100),
         verdict(p99 < target_ms),
     );
+    let stamped = run.iter().map(|d| d.at);
+    if let (Some(first), Some(last)) = (stamped.clone().min(), stamped.max()) {
+        println!(
+            "  the run stamped its messages over {} ms",
+            (last - first).num_milliseconds()
+        );
+    }
     if instances > 1 {
         for instance in 0..instances {
             let mut own: Vec<TimeDelta> = run
