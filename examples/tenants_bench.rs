@@ -13,7 +13,7 @@
 //!    between the two servers: p50 and p99 (target p99 < 50 ms).
 //!
 //! ```sh
-//! cargo build --release --bin chronos -p google-emulator
+//! cargo build --release --bin chronos && cargo build --release -p google-emulator
 //! BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo run --release --example tenants_bench
 //! ```
 //! The tenants are seeded straight into the database (users, accounts holding access tokens the emulator
