@@ -25,8 +25,12 @@
 #[allow(dead_code)]
 #[path = "support/bench_database.rs"]
 mod bench_database;
+#[path = "support/google_host.rs"]
+mod google_host;
 #[path = "support/proc_status.rs"]
 mod proc_status;
+#[path = "support/seed.rs"]
+mod seed;
 
 use std::time::{Duration, Instant};
 
@@ -37,18 +41,15 @@ use chronos::{
     app::Application,
     config::{GoogleQuota, GoogleSettings, Settings},
     entities::{
-        calendars,
-        enums::{AccountStatus, SyncConfigStatus, SyncDirection, SyncRunStatus, SyncTrigger},
-        google_accounts, sync_configs, sync_runs, users,
+        enums::{SyncRunStatus, SyncTrigger},
+        sync_runs,
     },
-    google::{TokenSet, encrypt_tokens},
     state::AppState,
 };
-use google_emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use google_host::GoogleHost;
 use proc_status::memory_kib;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{ActiveModelTrait, EntityTrait};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use uuid::Uuid;
 
 const SOURCE: &str = "source@bench.example.com";
@@ -299,204 +300,11 @@ async fn measured_run(state: &AppState, emulator: &GoogleHost, config_id: Uuid) 
 /// The user, both accounts (with access tokens the emulator issued), their primary calendars and a
 /// ONE_WAY config between them.
 async fn seed(state: &AppState, emulator: &GoogleHost) -> anyhow::Result<Uuid> {
-    let db = &state.db;
-    let now = Utc::now();
-    let user = users::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        email: Set(SOURCE.into()),
-        name: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    let user_id = seed::user(state, SOURCE).await?;
     let mut calendar_ids = Vec::new();
     for email in [SOURCE, DESTINATION] {
-        let account_id = Uuid::now_v7();
-        let tokens = TokenSet {
-            access_token: chronos::crypto::SecretString::from(emulator.token(email).await?),
-            refresh_token: None,
-            expires_at: now + TimeDelta::minutes(55),
-            granted_scopes: vec![chronos::google::CALENDAR_SCOPE.to_owned()],
-        };
-        let encrypted = encrypt_tokens(&state.cipher, user.id, account_id, &tokens)?;
-        google_accounts::ActiveModel {
-            id: Set(account_id),
-            user_id: Set(user.id),
-            google_sub: Set(email.into()),
-            email: Set(email.into()),
-            name: Set(None),
-            status: Set(AccountStatus::Active),
-            access_token: Set(Some(encrypted.access_token)),
-            refresh_token: Set(None),
-            access_token_expires_at: Set(Some(tokens.expires_at)),
-            granted_scopes: Set(tokens.scope_string()),
-            calendar_list_sync_token: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(db)
-        .await?;
-        let calendar = calendars::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            account_id: Set(account_id),
-            google_calendar_id: Set(email.into()),
-            summary: Set(email.into()),
-            description: Set(None),
-            time_zone: Set(Some("UTC".into())),
-            access_role: Set("owner".into()),
-            is_primary: Set(true),
-            background_color: Set(None),
-            foreground_color: Set(None),
-            color_id: Set(None),
-            include_in_free_busy: Set(None),
-            events_sync_token: Set(None),
-            last_full_sync_at: Set(None),
-            last_synced_at: Set(None),
-            deleted_at: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(db)
-        .await?;
-        calendar_ids.push(calendar.id);
+        let account_id = seed::account(state, user_id, email, emulator.token(email).await?).await?;
+        calendar_ids.push(seed::calendar(state, account_id, email, true).await?);
     }
-    let config = sync_configs::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(user.id),
-        source_calendar_id: Set(calendar_ids[0]),
-        destination_calendar_id: Set(calendar_ids[1]),
-        direction: Set(SyncDirection::OneWay),
-        lookahead_days: Set(120),
-        lookback_days: Set(0),
-        privacy_enabled: Set(false),
-        privacy_placeholder: Set("Busy".into()),
-        reverse_privacy_enabled: Set(false),
-        reverse_privacy_placeholder: Set("Busy".into()),
-        destination_color_id: Set(None),
-        reverse_color_id: Set(None),
-        enabled: Set(true),
-        interval_minutes: Set(None),
-        status: Set(SyncConfigStatus::Active),
-        paused_reason: Set(None),
-        next_run_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    Ok(config.id)
-}
-
-/// The Google emulator, spoken to over HTTP only: its own process when its binary is built, else a
-/// server in this process.
-struct GoogleHost {
-    base_url: String,
-    http: reqwest::Client,
-    process: Option<tokio::process::Child>,
-    in_process: Option<RunningEmulator>,
-}
-
-impl GoogleHost {
-    async fn start() -> anyhow::Result<Self> {
-        let http = reqwest::Client::new();
-        let binary = std::env::current_exe()?
-            .parent()
-            .and_then(|examples| examples.parent())
-            .map(|profile| profile.join("google-emulator"))
-            .filter(|path| path.is_file());
-        if let Some(binary) = binary {
-            let mut child = tokio::process::Command::new(binary)
-                // Quotas off: this benchmark measures Chronos, not Google's request budget.
-                .args([
-                    "--addr",
-                    "127.0.0.1:0",
-                    "--quota-per-user",
-                    "0",
-                    "--quota-per-project",
-                    "0",
-                ])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true)
-                .spawn()?;
-            let stdout = child.stdout.take().context("emulator stdout")?;
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next_line().await?.context("emulator output")?;
-            let base_url = first
-                .strip_prefix("listening on ")
-                .context("emulator announcement")?
-                .trim()
-                .to_owned();
-            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-            return Ok(Self {
-                base_url,
-                http,
-                process: Some(child),
-                in_process: None,
-            });
-        }
-        let running = Emulator::spawn(EmulatorConfig::without_quotas()).await?;
-        Ok(Self {
-            base_url: running.base_url(),
-            http,
-            process: None,
-            in_process: Some(running),
-        })
-    }
-
-    fn describe(&self) -> &'static str {
-        if self.process.is_some() {
-            "its own process (memory figures are the server's alone)"
-        } else {
-            "in this process (memory figures include it; `cargo build --release -p google-emulator` first to \
-             measure the server alone)"
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base_url));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await?;
-        anyhow::ensure!(response.status().is_success(), "{path}: {}", response.status());
-        Ok(response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str) -> anyhow::Result<Value> {
-        self.send(reqwest::Method::DELETE, path, None).await
-    }
-
-    /// An access token of `email` for the Calendar API.
-    async fn token(&self, email: &str) -> anyhow::Result<String> {
-        let answer = self
-            .post(&format!("/emulator/accounts/{email}/token"), json!({}))
-            .await?;
-        Ok(answer["access_token"]
-            .as_str()
-            .context("access_token")?
-            .to_owned())
-    }
-
-    async fn stop(mut self) {
-        if let Some(mut child) = self.process.take() {
-            let _ = child.kill().await;
-        }
-        if let Some(running) = self.in_process.take() {
-            running.shutdown().await;
-        }
-    }
+    seed::one_way_config(state, user_id, calendar_ids[0], calendar_ids[1], None, None).await
 }

@@ -316,6 +316,7 @@ pub async fn graphql_ws(
         // The same cap as a POST body.
         .max_message_size(super::MAX_BODY_BYTES)
         .max_frame_size(super::MAX_BODY_BYTES)
+        .read_buffer_size(super::WEBSOCKET_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let tasks = state.tasks.clone();
             tasks.track_future(async move {

@@ -797,3 +797,40 @@ async fn websocket_operations_are_rate_limited_and_capped_like_post() {
     // Any message but the close fails the wait.
     socket.closed(Duration::from_secs(10)).await;
 }
+
+/// A message many times the socket's read buffer is read whole: a document near the document limit and
+/// a message near the cap (variables the operation leaves unused) are both answered.
+#[tokio::test]
+async fn websocket_messages_longer_than_the_read_buffer_are_read_whole() {
+    let app = TestApp::spawn().await;
+    app.sign_in("long@example.com").await;
+    let mut socket = app.websocket().await;
+    let read_buffer = chronos::http::WEBSOCKET_READ_BUFFER_BYTES;
+
+    // Positive control: a short operation.
+    let short = socket.run("short", "{ me { email } }").await;
+    assert_eq!(short["data"]["me"]["email"], "long@example.com", "{short}");
+
+    let padded = format!("{{ me {{ email }} }}\n#{}", "x".repeat(15 * read_buffer));
+    assert!(padded.len() > 10 * read_buffer);
+    let answer = socket.run("padded", &padded).await;
+    assert_eq!(answer["data"]["me"]["email"], "long@example.com", "{answer}");
+
+    let padding = "y".repeat(chronos::http::MAX_BODY_BYTES - 64 * 1024);
+    socket
+        .subscribe(
+            "variables",
+            json!({ "query": "{ me { email } }", "variables": { "pad": padding } }),
+        )
+        .await;
+    let next = socket.next_message().await;
+    assert_eq!(
+        (next["id"].as_str(), next["type"].as_str()),
+        (Some("variables"), Some("next")),
+        "{next}"
+    );
+    assert_eq!(
+        next["payload"]["data"]["me"]["email"], "long@example.com",
+        "{next}"
+    );
+}
