@@ -34,7 +34,9 @@ boot();
 async function boot() {
   let data;
   try {
-    data = await gql(`{ me { email name } calendars { ${CALENDAR} } }`);
+    // The change stream starts from the latest change as of now, read before the week is: the week
+    // shows everything up to it, the stream everything after (not the whole history).
+    data = await gql(`{ me { email name } calendars { ${CALENDAR} } eventChangesCursor }`);
   } catch (error) {
     if (error.code !== "UNAUTHENTICATED") onError(error);
     showSignedOut();
@@ -71,7 +73,7 @@ async function boot() {
   window.addEventListener("hashchange", route);
   route();
   views.week.load();
-  goLive();
+  goLive(data.eventChangesCursor);
   document.body.dataset.ready = "true";
 }
 
@@ -99,7 +101,7 @@ function route() {
   else views[current].show();
 }
 
-function goLive() {
+function goLive(since) {
   const week = views.week;
   const state = (name) => (status, error) => {
     document.body.dataset[name] = status;
@@ -117,7 +119,7 @@ function goLive() {
     },
   });
   // The cursor of the last message: a new socket resumes after it.
-  let cursor = null;
+  let cursor = since;
   keepSubscribed("subscription($since: String) { eventChanges(since: $since) { changes { eventId } cursor hasMore } }", {
     variables: () => ({ since: cursor }),
     onState: state("eventsLive"),

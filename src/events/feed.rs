@@ -55,6 +55,21 @@ pub async fn changes<C: ConnectionTrait>(
     Ok(changes_after(db, cipher, user_id, since, first).await?.0)
 }
 
+/// The cursor after the user's latest change as of now. Values become visible in increasing order, so
+/// every change at or below the highest visible one has committed: nothing is skipped from it.
+pub async fn latest_cursor<C: ConnectionTrait>(db: &C, user_id: Uuid) -> AppResult<String> {
+    let latest: Option<Option<i64>> = events::Entity::find()
+        .select_only()
+        .column_as(events::Column::ChangeSeq.max(), "latest")
+        .join(JoinType::InnerJoin, events::Relation::Calendars.def())
+        .join(JoinType::InnerJoin, calendars::Relation::GoogleAccounts.def())
+        .filter(google_accounts::Column::UserId.eq(user_id))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(encode_cursor(latest.flatten().unwrap_or(0)))
+}
+
 /// A page of changes after the change sequence value `since`, and the value its cursor stands for.
 async fn changes_after<C: ConnectionTrait>(
     db: &C,

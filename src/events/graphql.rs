@@ -612,6 +612,16 @@ impl EventsQuery {
         let page = feed::changes(&state.db, &state.cipher, user_id, since.as_deref(), first).await?;
         Ok(page.into())
     }
+
+    /// The cursor of the latest change to the user's stored events, as of now: `eventChanges` (query or
+    /// subscription) from it returns only what changes from here on. For a client that reads the view it
+    /// shows itself (a week of `events`) and only wants to hear of later changes: read this cursor
+    /// first, then the view, then subscribe from the cursor, and nothing is missed.
+    async fn event_changes_cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let user_id = ctx.user_id()?;
+        let state = ctx.state()?;
+        Ok(feed::latest_cursor(&state.db, user_id).await?)
+    }
 }
 
 #[derive(Default)]

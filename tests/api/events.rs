@@ -1104,7 +1104,12 @@ async fn replaying_event_changes_from_the_start_yields_the_stored_view() {
     assert_eq!(feed["changes"], json!([]));
     assert_eq!(feed["cursor"], json!(cursor));
     assert_eq!(feed["hasMore"], json!(false));
+    // The latest cursor, read on its own, is where the replay ended.
+    let latest = f.app.data("{ eventChangesCursor }", json!({})).await["eventChangesCursor"].clone();
+    assert_eq!(latest, json!(cursor));
     f.delete_event(&ids[5]).await;
+    let moved = f.app.data("{ eventChangesCursor }", json!({})).await["eventChangesCursor"].clone();
+    assert_ne!(moved, latest, "the deletion moved the latest cursor");
     let feed = f
         .app
         .data(

@@ -469,3 +469,23 @@ async fn a_sync_run_streams_the_origin_and_its_mirror() {
         "the origin and its mirror: {seen:#?}"
     );
 }
+
+/// A client that reads its view itself subscribes from `eventChangesCursor`: it hears the changes made
+/// after, and none of the history before.
+#[tokio::test]
+async fn subscribing_from_the_latest_cursor_hears_only_later_changes() {
+    let live = Live::new("alice@example.com").await;
+    live.create_event("Before").await;
+    let latest = live.app.data("{ eventChangesCursor }", json!({})).await["eventChangesCursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
+    let (mut socket, first) = live.app.watch_changes(Some(&latest)).await;
+    assert_eq!(
+        summaries(&first),
+        Vec::<String>::new(),
+        "nothing from before the cursor"
+    );
+    live.create_event("After").await;
+    assert_eq!(summaries(&feed_message(&mut socket).await), ["After"]);
+}
