@@ -83,7 +83,7 @@ impl MigrationTrait for Migration {
         let old_value = Query::select()
             .expr(Func::coalesce([
                 Expr::col(ChangeSequences::Value).max(),
-                Expr::val(0i64).into(),
+                Expr::val(0i64),
             ]))
             .from(ChangeSequences::Table)
             .and_where(Expr::col(ChangeSequences::Name).eq("events"))
@@ -120,7 +120,7 @@ impl MigrationTrait for Migration {
             .expr(Expr::val("events"))
             .expr(Func::coalesce([
                 Expr::col(EventChangeSequences::Value).max(),
-                Expr::val(0i64).into(),
+                Expr::val(0i64),
             ]))
             .from(EventChangeSequences::Table)
             .to_owned();
