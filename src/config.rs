@@ -26,7 +26,7 @@ use std::{
 use url::Url;
 
 pub use self::{
-    database::{DEFAULT_DATABASE_URL, PoolSettings},
+    database::{DEFAULT_DATABASE_URL, POSTGRES_CONNECTIONS, PoolSettings, STATEMENT_CACHE},
     google::{GoogleQuota, GoogleSettings},
     graphql::GraphqlSettings,
     http::{DEFAULT_BIND_ADDR, origin_of},

@@ -16,7 +16,8 @@ use sea_orm::{
 };
 
 /// Opens the pool with the default size. SQLite gets WAL (readers never wait for the writer), a busy
-/// timeout, and foreign keys on.
+/// timeout, and foreign keys on. A connection is checked with a ping before it is handed out only after
+/// it sat idle for [`PING_AFTER_IDLE`]: a ping on every checkout would add a round trip to each one.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, true, PoolSettings::default()).await
 }
@@ -41,7 +42,9 @@ async fn connect_with(
     options
         .sqlx_logging(false)
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(pool.acquire_timeout);
+        .acquire_timeout(pool.acquire_timeout)
+        .test_before_acquire_if_idle_for(PING_AFTER_IDLE);
+    let statement_cache = pool.statement_cache;
     if url.starts_with("sqlite:") {
         options.max_connections(if foreign_keys {
             pool.max_connections.unwrap_or(8)
@@ -53,12 +56,22 @@ async fn connect_with(
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(foreign_keys)
+                .statement_cache_capacity(statement_cache)
         });
     } else {
-        options.max_connections(pool.max_connections.unwrap_or(20));
+        options
+            .max_connections(
+                pool.max_connections
+                    .unwrap_or(crate::config::POSTGRES_CONNECTIONS),
+            )
+            .map_sqlx_postgres_opts(move |opts| opts.statement_cache_capacity(statement_cache));
     }
     Database::connect(options).await
 }
+
+/// How long a pooled connection may sit idle and still be handed out without a ping (a server, proxy or
+/// firewall that drops idle connections takes minutes, not seconds).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 /// How many SQL statements a connection has run: an operational figure, and how tests pin that nested
 /// GraphQL fields are batched rather than queried per row. While recording (tests only turn it on), it

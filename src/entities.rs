@@ -8,8 +8,8 @@
 //! the enums of [`enums`].
 
 pub mod calendars;
-pub mod change_sequences;
 pub mod enums;
+pub mod event_change_sequences;
 pub mod event_links;
 pub mod event_search_tokens;
 pub mod events;
@@ -29,7 +29,7 @@ mod tests;
 /// The entity types under their table names: `use crate::entities::prelude::*;`.
 pub mod prelude {
     pub use super::calendars::Entity as Calendars;
-    pub use super::change_sequences::Entity as ChangeSequences;
+    pub use super::event_change_sequences::Entity as EventChangeSequences;
     pub use super::event_links::Entity as EventLinks;
     pub use super::event_search_tokens::Entity as EventSearchTokens;
     pub use super::events::Entity as Events;

@@ -169,7 +169,8 @@ async fn reindex_event(
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("event {id} has no owner")))?,
     };
     let event = store::decode(cipher, user_id, &row)?;
-    search::index::reindex(&txn, cipher, user_id, &[(row.id, search::texts_of(&event))]).await?;
+    let texts = [(row.id, search::texts_of(&event))];
+    search::index::reindex(&txn, cipher, user_id, &texts, &Default::default()).await?;
     txn.commit().await?;
     Ok(true)
 }

@@ -26,6 +26,7 @@ mod m20261203_000013_google_quota_spends;
 mod m20261203_000014_event_search_tokens;
 mod m20261203_000015_events_self_response;
 mod m20261203_000016_events_long_span;
+mod m20261203_000017_cheaper_event_writes;
 
 /// All migrations of Chronos, in the order they apply.
 pub struct Migrator;
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_event_search_tokens::Migration),
             Box::new(m20261203_000015_events_self_response::Migration),
             Box::new(m20261203_000016_events_long_span::Migration),
+            Box::new(m20261203_000017_cheaper_event_writes::Migration),
         ]
     }
 }

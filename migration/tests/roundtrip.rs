@@ -13,7 +13,7 @@ const TABLES: &[&str] = &[
     "sync_runs",
     "event_links",
     "events",
-    "change_sequences",
+    "event_change_sequences",
     "todo_lists",
     "todos",
     "push_channels",
@@ -25,7 +25,6 @@ const TABLES: &[&str] = &[
 
 /// Every secondary index, by name: `uq_` ones are unique, `idx_` ones are not.
 const INDEXES: &[&str] = &[
-    "idx_event_search_tokens_key_id",
     "idx_event_search_tokens_token_event_id",
     "idx_events_calendar_id_change_seq",
     "idx_events_calendar_id_long_span_range_start",

@@ -103,7 +103,7 @@ pub async fn refresh_events(state: &AppState, calendar_id: Uuid) -> AppResult<Re
     }
     if full {
         let seen = seen_ids(&state.db, calendar_id, &listing, started).await?;
-        let tombstoned = tombstone_missing(&state.db, calendar_id, &seen).await?;
+        let tombstoned = tombstone_missing(&state.db, account.user_id, calendar_id, &seen).await?;
         outcome.deleted += usize::try_from(tombstoned).unwrap_or(usize::MAX);
     }
     save_sync_token(

@@ -1,5 +1,5 @@
-//! `DATABASE_URL`: SQLite or PostgreSQL; `DATABASE_MAX_CONNECTIONS` and `DATABASE_ACQUIRE_TIMEOUT_SECS`:
-//! the connection pool.
+//! `DATABASE_URL`: SQLite or PostgreSQL; `DATABASE_MAX_CONNECTIONS`, `DATABASE_ACQUIRE_TIMEOUT_SECS` and
+//! `DATABASE_STATEMENT_CACHE`: the connection pool.
 
 use std::time::Duration;
 
@@ -10,18 +10,32 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://chronos.db?mode=rwc";
 /// The connection pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
-    /// Connections the pool opens at most; `None`: 8 on SQLite, 20 on PostgreSQL.
+    /// Connections the pool opens at most; `None`: 8 on SQLite, [`POSTGRES_CONNECTIONS`] on PostgreSQL.
     pub max_connections: Option<u32>,
     /// How long a request waits for a free connection before it is answered as load (503 with
     /// Retry-After) rather than kept waiting.
     pub acquire_timeout: Duration,
+    /// Prepared statements each connection keeps (least recently used dropped first); 0 prepares none
+    /// to keep, for a pooler in transaction mode in front of PostgreSQL.
+    pub statement_cache: usize,
 }
+
+/// Connections per instance on PostgreSQL by default (its listening connections included): nine instances
+/// fit under the server's default `max_connections` of 100, and more connections than the server has
+/// cores to run them would only queue there.
+pub const POSTGRES_CONNECTIONS: u32 = 10;
+
+/// Prepared statements per connection by default: every statement Chronos sends with a fixed shape (the
+/// same SQL whatever the values) stays prepared, while the few whose text depends on a count (an `IN` list,
+/// a multi-row insert) take turns.
+pub const STATEMENT_CACHE: usize = 256;
 
 impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: None,
             acquire_timeout: Duration::from_secs(10),
+            statement_cache: STATEMENT_CACHE,
         }
     }
 }
@@ -41,9 +55,14 @@ pub(super) fn parse_pool(vars: &mut Vars<'_>) -> PoolSettings {
     if acquire_secs == 0 {
         vars.problem("DATABASE_ACQUIRE_TIMEOUT_SECS must be at least 1");
     }
+    let statement_cache = vars.u32(
+        "DATABASE_STATEMENT_CACHE",
+        u32::try_from(defaults.statement_cache).unwrap_or(u32::MAX),
+    );
     PoolSettings {
         max_connections: max_connections.filter(|&n| n > 0),
         acquire_timeout: Duration::from_secs(acquire_secs.max(1).into()),
+        statement_cache: usize::try_from(statement_cache).unwrap_or(usize::MAX),
     }
 }
 
@@ -85,13 +104,15 @@ mod tests {
         let m = map(&[
             ("DATABASE_MAX_CONNECTIONS", "3"),
             ("DATABASE_ACQUIRE_TIMEOUT_SECS", "2"),
+            ("DATABASE_STATEMENT_CACHE", "0"),
         ]);
         let mut v = Vars::new(&m);
         assert_eq!(
             parse_pool(&mut v),
             PoolSettings {
                 max_connections: Some(3),
-                acquire_timeout: Duration::from_secs(2)
+                acquire_timeout: Duration::from_secs(2),
+                statement_cache: 0,
             }
         );
         let m = map(&[

@@ -4,7 +4,7 @@
 //! `*_date` for all-day events, `*_date_time` (UTC) otherwise, plus the IANA zone if Google gave one.
 //! `range_start` / `range_end` bound every instant the event (or its whole series) can occupy, so
 //! a window query is `range_start < :max AND range_end > :min`. `change_seq` orders the delta feed
-//! (allocate it with [`super::change_sequences::next_value`]); `deleted_at` marks a tombstone.
+//! (allocate it with [`super::event_change_sequences::next_value`], per user); `deleted_at` marks a tombstone.
 
 use sea_orm::entity::prelude::*;
 

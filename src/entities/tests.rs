@@ -132,7 +132,7 @@ async fn check_schema(db: &DatabaseConnection) {
     check_entity(db, event_links::Entity).await;
     check_entity(db, events::Entity).await;
     check_entity(db, event_search_tokens::Entity).await;
-    check_entity(db, change_sequences::Entity).await;
+    check_entity(db, event_change_sequences::Entity).await;
     check_entity(db, todo_lists::Entity).await;
     check_entity(db, todos::Entity).await;
     check_entity(db, push_channels::Entity).await;
@@ -561,17 +561,15 @@ async fn check_rows(db: &DatabaseConnection) {
         }
     );
 
-    let seq1 = change_sequences::next_value(db, change_sequences::EVENTS)
-        .await
-        .unwrap();
-    let seq2 = change_sequences::next_value(db, change_sequences::EVENTS)
-        .await
-        .unwrap();
+    let seq1 = event_change_sequences::next_value(db, user.id).await.unwrap();
+    let seq2 = event_change_sequences::next_value(db, user.id).await.unwrap();
     assert_eq!((seq1, seq2), (1, 2));
     assert_eq!(
-        change_sequences::next_value(db, "other").await.unwrap(),
+        event_change_sequences::next_value(db, other_user.id)
+            .await
+            .unwrap(),
         1,
-        "counters are independent"
+        "each user's counter is its own"
     );
 
     let timed = round_trip!(
@@ -879,5 +877,9 @@ async fn check_rows(db: &DatabaseConnection) {
         vec!["anonymous".to_owned()]
     );
     assert_eq!(count(db, jobs::Entity).await, 3);
-    assert_eq!(count(db, change_sequences::Entity).await, 2);
+    assert_eq!(
+        count(db, event_change_sequences::Entity).await,
+        1,
+        "the user's counter goes with them, the other user's stays"
+    );
 }

@@ -1,9 +1,10 @@
 //! `eventChanges`: the delta feed of the cache for offline-first clients, as a query and live.
 //!
-//! Every write of an event row takes the next value of the `events` change sequence in its transaction,
-//! and values become visible in increasing order (see `entities::change_sequences`), so "the rows whose
-//! `change_seq` is above the cursor, in `change_seq` order" never skips a change. The feed carries stored
-//! rows (singles, series masters, exceptions; instances are the client's to expand) and tombstones.
+//! Every write of an event row takes the next value of its user's change sequence in its transaction, and
+//! a user's values become visible in increasing order (see `entities::event_change_sequences`), so "the
+//! user's rows whose `change_seq` is above the cursor, in `change_seq` order" never skips a change. The
+//! feed carries stored rows (singles, series masters, exceptions; instances are the client's to expand)
+//! and tombstones.
 //! Replaying it from the start and applying each change by `eventId` gives exactly the stored view.
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};

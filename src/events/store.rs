@@ -3,7 +3,8 @@
 //!
 //! Rules kept here so that the refresh (calendars), the mutations (events) and the sync executor agree:
 //! - a row is keyed by `(calendar_id, google_event_id)`;
-//! - every change of a row takes a fresh `change_seq` in the transaction that writes it (tombstones too),
+//! - every change of a row takes a fresh `change_seq` from its user's counter in the transaction that
+//!   writes it (tombstones too),
 //!   and an entry Google sends again unchanged (same etag and `updated`), or older than the cached one
 //!   (a listing that started before one of our writes), changes nothing;
 //! - a `cancelled` entry tombstones the row (`deleted_at`), except a cancelled exception of a live series
@@ -21,14 +22,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Datelike as _, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ActiveValue::Unchanged, ColumnTrait, ConnectionTrait,
-    DatabaseConnection, DerivePartialModel, EntityTrait, QueryFilter, QuerySelect, TransactionSession,
-    TransactionTrait,
+    DatabaseConnection, DbBackend, DerivePartialModel, EntityTrait, QueryFilter, QuerySelect, Statement,
+    TransactionSession, TransactionTrait,
 };
 use uuid::Uuid;
 
 use crate::{
     crypto::{Aad, Cipher},
-    entities::{calendars, change_sequences, enums::EventStatus, events, sync_configs},
+    entities::{calendars, enums::EventStatus, event_change_sequences, events, sync_configs},
     error::{AppError, AppResult},
     google::{self, EventDateTime},
     text,
@@ -530,10 +531,11 @@ where
 
 /// Writes events of `calendar` as Google sent them, in the caller's transaction, which must be one that
 /// writes ([`crate::db::begin_write`]). The change sequence values are taken first, as one block: that
-/// locks the counter, so concurrent writers of these events queue there and the rows read next are
-/// current. Besides one write per changed event it costs three statements (the block, the cached rows,
-/// the configs named by mirror markers), and, when something changed, the search index's rewrite (one
-/// delete, and one insert per thousand entries). Outcomes come in the order of `listed`.
+/// locks the user's counter, so concurrent writers of these events queue there and the rows read next
+/// are current. Besides one write per changed event it costs three statements (the block, the cached
+/// rows, the configs named by mirror markers), and, when something changed, the search index's rewrite
+/// (one delete when rows that held entries changed, and one insert per thousand entries). Outcomes come
+/// in the order of `listed`.
 pub async fn upsert_batch<C: ConnectionTrait>(
     txn: &C,
     cipher: &Cipher,
@@ -567,7 +569,7 @@ pub async fn upsert_batch<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(vec![UpsertOutcome::Ignored; listed.len()]);
     }
-    let mut change_seq = change_sequences::reserve(txn, change_sequences::EVENTS, ids.len()).await?;
+    let mut change_seq = event_change_sequences::reserve(txn, user_id, ids.len()).await?;
     let mut cached = cached_rows(txn, calendar.id, ids).await?;
     let configs = mirror_configs(txn, user_id, &listed).await?;
     // New rows go in as multi-row inserts at the end, unless an id comes twice (then each entry must see
@@ -577,6 +579,8 @@ pub async fn upsert_batch<C: ConnectionTrait>(
     let mut new_rows = Vec::new();
     // Each written row's texts for the search index (the last entry of a row wins).
     let mut reindexed: HashMap<Uuid, search_index::Texts<'_>> = HashMap::new();
+    // Rows this batch inserts: they have no index entries to replace.
+    let mut inserted: HashSet<Uuid> = HashSet::new();
 
     let mut outcomes = Vec::with_capacity(listed.len());
     for (event, readable) in listed.iter().zip(readable) {
@@ -619,6 +623,7 @@ pub async fn upsert_batch<C: ConnectionTrait>(
                 model.google_event_id = Set(google_id.to_owned());
                 model.change_seq = Set(seq);
                 model.created_at = Set(Utc::now());
+                inserted.insert(id);
                 if defer_inserts {
                     new_rows.push(model);
                     (UpsertOutcome::Inserted(id), None)
@@ -654,7 +659,7 @@ pub async fn upsert_batch<C: ConnectionTrait>(
             .await?;
     }
     let reindexed: Vec<(Uuid, search_index::Texts<'_>)> = reindexed.into_iter().collect();
-    search_index::reindex(txn, cipher, user_id, &reindexed).await?;
+    search_index::reindex(txn, cipher, user_id, &reindexed, &inserted).await?;
     Ok(outcomes)
 }
 
@@ -742,17 +747,46 @@ pub async fn upsert_listing(
     Ok(outcomes)
 }
 
-/// The cached rows of `calendar_id` among the Google ids, by Google id.
+/// The cached rows of `calendar_id` among the Google ids, by Google id: one lookup of the
+/// `(calendar_id, google_event_id)` key per id, so the cost follows the ids asked for, not the calendar.
+///
+/// SQLite plans the `IN` list that way. PostgreSQL, while a table has no statistics yet (a new database,
+/// a table that grew since autovacuum last analyzed it), guesses that a calendar holds a handful of rows
+/// and reads all of them to filter the list; there each id is looked up in a lateral subquery (its
+/// `LIMIT 1`, harmless on a unique key, keeps the planner from folding it back into a join), which
+/// leaves one plan: a probe of the unique key per id.
 async fn cached_rows<C: ConnectionTrait>(
     db: &C,
     calendar_id: Uuid,
     google_ids: Vec<&str>,
 ) -> AppResult<HashMap<String, events::Model>> {
-    Ok(events::Entity::find()
-        .filter(events::Column::CalendarId.eq(calendar_id))
-        .filter(events::Column::GoogleEventId.is_in(google_ids))
-        .all(db)
-        .await?
+    if google_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let wanted: Vec<String> = (0..google_ids.len()).map(|n| format!("(${})", n + 2)).collect();
+            let sql = format!(
+                "SELECT cached.* FROM (VALUES {}) AS wanted (google_event_id) CROSS JOIN LATERAL \
+                 (SELECT * FROM events WHERE events.calendar_id = $1 \
+                  AND events.google_event_id = wanted.google_event_id LIMIT 1) AS cached",
+                wanted.join(", ")
+            );
+            let values = std::iter::once(calendar_id.into()).chain(google_ids.into_iter().map(Into::into));
+            events::Entity::find()
+                .from_raw_sql(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+                .all(db)
+                .await?
+        }
+        _ => {
+            events::Entity::find()
+                .filter(events::Column::CalendarId.eq(calendar_id))
+                .filter(events::Column::GoogleEventId.is_in(google_ids))
+                .all(db)
+                .await?
+        }
+    };
+    Ok(rows
         .into_iter()
         .map(|row| (row.google_event_id.clone(), row))
         .collect())
@@ -917,9 +951,16 @@ fn tombstone_model(row_id: Uuid, change_seq: i64) -> events::ActiveModel {
     }
 }
 
-/// Tombstones one row of `calendar_id` (after a delete at Google) unless it is one already; with
-/// `with_exceptions`, also the exceptions of the series it is the master of. Returns how many rows changed.
-pub async fn tombstone<C>(db: &C, calendar_id: Uuid, row_id: Uuid, with_exceptions: bool) -> AppResult<u64>
+/// Tombstones one row of `calendar_id`, a calendar of `user_id`, (after a delete at Google) unless it is
+/// one already; with `with_exceptions`, also the exceptions of the series it is the master of. Returns how
+/// many rows changed.
+pub async fn tombstone<C>(
+    db: &C,
+    user_id: Uuid,
+    calendar_id: Uuid,
+    row_id: Uuid,
+    with_exceptions: bool,
+) -> AppResult<u64>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -943,14 +984,15 @@ where
             .await?;
         ids.extend(exceptions);
     }
-    tombstone_ids(db, &ids).await
+    tombstone_ids(db, user_id, &ids).await
 }
 
-/// After a FULL listing of a calendar (for example after a 410): tombstones the live events of the
-/// calendar whose Google id was not seen. Merges, never wipes: rows are kept as tombstones, and nothing
+/// After a FULL listing of a calendar of `user_id` (for example after a 410): tombstones the live events
+/// of the calendar whose Google id was not seen. Merges, never wipes: rows are kept as tombstones, and nothing
 /// outside `events` (sync links, todos) is touched. Returns how many rows were tombstoned.
 pub async fn tombstone_missing<C>(
     db: &C,
+    user_id: Uuid,
     calendar_id: Uuid,
     seen_google_ids: &HashSet<String>,
 ) -> AppResult<u64>
@@ -971,11 +1013,11 @@ where
         .filter(|(_, google_id)| !seen_google_ids.contains(google_id))
         .map(|(id, _)| id)
         .collect();
-    tombstone_ids(db, &missing).await
+    tombstone_ids(db, user_id, &missing).await
 }
 
-/// Tombstones the rows among `ids` that are live, in one transaction.
-async fn tombstone_ids<C>(db: &C, ids: &[Uuid]) -> AppResult<u64>
+/// Tombstones the rows among `ids` (rows of `user_id`) that are live, in one transaction.
+async fn tombstone_ids<C>(db: &C, user_id: Uuid, ids: &[Uuid]) -> AppResult<u64>
 where
     C: ConnectionTrait + TransactionTrait,
 {
@@ -983,11 +1025,11 @@ where
         return Ok(0);
     }
     let txn = db.begin().await?;
+    // Each tombstone takes its own value: a feed page may end between any two changes. A value taken for
+    // a row that turned out to be a tombstone already is a harmless gap in the sequence.
+    let first = event_change_sequences::reserve(&txn, user_id, ids.len()).await?;
     let mut count = 0;
-    for id in ids {
-        // Each tombstone takes its own value: a feed page may end between any two changes. A value taken
-        // for a row that turned out to be a tombstone already is a harmless gap in the sequence.
-        let change_seq = change_sequences::next_value(&txn, change_sequences::EVENTS).await?;
+    for (change_seq, id) in (first..).zip(ids) {
         let result = events::Entity::update_many()
             .set(tombstone_model(*id, change_seq))
             .filter(events::Column::Id.eq(*id))

@@ -171,7 +171,7 @@ pub async fn update(
         }
         Err(GoogleError::NotFound | GoogleError::Gone) => {
             if let Target::Row { row, .. } = &target {
-                store::tombstone(&state.db, calendar.id, row.id, current.is_master).await?;
+                store::tombstone(&state.db, user_id, calendar.id, row.id, current.is_master).await?;
             }
             Err(AppError::NotFound("event"))
         }
@@ -206,7 +206,7 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<
                 .map(|_| ()),
             Err(GoogleError::NotFound | GoogleError::Gone) => {
                 if let Target::Row { row, .. } = &target {
-                    store::tombstone(&state.db, calendar.id, row.id, false).await?;
+                    store::tombstone(&state.db, user_id, calendar.id, row.id, false).await?;
                 }
                 Ok(())
             }
@@ -219,7 +219,7 @@ pub async fn delete(state: &AppState, user_id: Uuid, id: EventRef) -> AppResult<
     match answer {
         Ok(_) | Err(GoogleError::NotFound | GoogleError::Gone) => {
             if let Target::Row { row, .. } = &target {
-                store::tombstone(&state.db, calendar.id, row.id, current.is_master).await?;
+                store::tombstone(&state.db, user_id, calendar.id, row.id, current.is_master).await?;
             }
             Ok(())
         }

@@ -424,7 +424,7 @@ impl Execution<'_> {
             .one(txn)
             .await?;
         if let Some(row_id) = row {
-            store::tombstone(txn, calendar.id, row_id, true).await?;
+            store::tombstone(txn, self.user_id, calendar.id, row_id, true).await?;
         }
         Ok(())
     }

@@ -1518,11 +1518,186 @@ async fn small_pages_visit_a_busy_window_as_one_large_page_does() {
 }
 
 /// A user, a Google account and two calendars written straight into a fresh database.
+/// The guarantee `eventChanges` rests on, with writers side by side on PostgreSQL: a second writer of the
+/// same user waits for the first one's commit before it takes its `change_seq`, so a reader never sees a
+/// higher value while a lower one may still commit (it would move its cursor past it and never see it);
+/// a writer of another user does not wait. Then many writers of one user at once, and a reader paging the
+/// feed all along: every change reaches the reader, cursors only grow.
+#[tokio::test]
+#[ignore = "needs TEST_DATABASE_URL (CI runs it in its PostgreSQL pass)"]
+async fn postgres_only_a_users_changes_become_visible_in_change_seq_order_and_other_users_never_wait() {
+    let database = TestDatabase::create().await;
+    assert!(database.url.starts_with("postgres"), "run with TEST_DATABASE_URL");
+    let db = chronos::db::connect(&database.url).await.expect("connect");
+    <migration::Migrator as migration::MigratorTrait>::up(&db, None)
+        .await
+        .expect("migrate");
+    let cipher = Cipher::new(KeyRing::generate("test").expect("keys"));
+    let (alice, alice_calendar, _) = store_fixture_for(&db, "alice").await;
+    let (bob, bob_calendar, _) = store_fixture_for(&db, "bob").await;
+    let write = |user: Uuid, calendar: &calendars::Model, id: String| {
+        write_one(db.clone(), cipher.clone(), user, calendar.clone(), id)
+    };
+    let feed = |user: Uuid, since: Option<String>| {
+        let (db, cipher) = (db.clone(), cipher.clone());
+        async move {
+            chronos::events::feed::changes(&db, &cipher, user, since.as_deref(), 1000)
+                .await
+                .expect("feed")
+        }
+    };
+
+    // Alice's first writer takes its value and keeps its transaction open.
+    let first = chronos::db::begin_write(&db).await.expect("begin");
+    let first_row = store::upsert_batch(&first, &cipher, alice, &alice_calendar, &[&one_hour("a1")])
+        .await
+        .expect("write")[0]
+        .row_id()
+        .expect("row");
+    // Her second writer, on another connection, queues behind it.
+    let second = tokio::spawn(write(alice, &alice_calendar, "a2".into()));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let waiting = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS waiting FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            ))
+            .await
+            .expect("pg_stat_activity")
+            .expect("row")
+            .try_get::<i64>("", "waiting")
+            .expect("count");
+        if waiting == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second writer of alice never waited for a lock"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Bob's writer does not wait for alice's: it commits while her first transaction is still open.
+    let bob_row = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        write(bob, &bob_calendar, "b1".into()),
+    )
+    .await
+    .expect("bob's write waited for alice's transaction");
+    let bobs = feed(bob, None).await;
+    assert_eq!(
+        bobs.changes.iter().map(|c| c.event_id).collect::<Vec<_>>(),
+        [bob_row],
+        "positive control: a committed change is in the feed at once"
+    );
+    let before = feed(alice, None).await;
+    assert!(
+        before.changes.is_empty(),
+        "nothing of alice's is visible before her first writer commits: {before:?}"
+    );
+    assert!(!second.is_finished(), "the second writer waits");
+
+    first.commit().await.expect("commit");
+    let second_row = second.await.expect("second writer");
+    let after = feed(alice, Some(before.cursor)).await;
+    assert_eq!(
+        after.changes.iter().map(|c| c.event_id).collect::<Vec<_>>(),
+        [first_row, second_row],
+        "the reader resuming from its cursor sees both, in the order they committed"
+    );
+
+    // Many writers of alice at once, a reader paging her feed meanwhile.
+    const WRITERS: usize = 8;
+    const WRITES: usize = 15;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (db, cipher, calendar) = (db.clone(), cipher.clone(), alice_calendar.clone());
+            tokio::spawn(async move {
+                let mut rows = Vec::new();
+                for n in 0..WRITES {
+                    let id = format!("w{w}n{n}");
+                    rows.push(write_one(db.clone(), cipher.clone(), alice, calendar.clone(), id).await);
+                }
+                rows
+            })
+        })
+        .collect();
+    let mut cursor = after.cursor;
+    let mut seen: Vec<Uuid> = Vec::new();
+    let mut last_seq = after.changes[1].event.as_ref().expect("live").change_seq;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while seen.len() < WRITERS * WRITES {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reader saw {} of {} changes: some were skipped",
+            seen.len(),
+            WRITERS * WRITES
+        );
+        let page = feed(alice, Some(cursor.clone())).await;
+        for change in &page.changes {
+            let seq = change.event.as_ref().expect("live").change_seq;
+            assert!(
+                seq > last_seq,
+                "change_seq {seq} after {last_seq}: the feed went back"
+            );
+            last_seq = seq;
+            seen.push(change.event_id);
+        }
+        cursor = page.cursor;
+        tokio::task::yield_now().await;
+    }
+    let mut written = BTreeSet::new();
+    for writer in writers {
+        written.extend(writer.await.expect("writer"));
+    }
+    assert_eq!(written.len(), WRITERS * WRITES);
+    assert_eq!(
+        seen.iter().copied().collect::<BTreeSet<_>>(),
+        written,
+        "the reader saw every change exactly once"
+    );
+    assert_eq!(seen.len(), written.len());
+}
+
+/// A one-hour event `id` as Google sends it.
+fn one_hour(id: &str) -> chronos::google::Event {
+    google_event(json!({
+        "id": id, "status": "confirmed", "etag": "\"1\"", "updated": "2026-02-01T10:00:00.000Z",
+        "summary": id,
+        "start": { "dateTime": "2026-03-02T09:00:00Z" }, "end": { "dateTime": "2026-03-02T10:00:00Z" },
+    }))
+}
+
+/// Writes the event `id` into `calendar` of `user` in a transaction of its own; returns its row.
+async fn write_one(
+    db: sea_orm::DatabaseConnection,
+    cipher: Cipher,
+    user: Uuid,
+    calendar: calendars::Model,
+    id: String,
+) -> Uuid {
+    let txn = chronos::db::begin_write(&db).await.expect("begin");
+    let outcome = store::upsert_batch(&txn, &cipher, user, &calendar, &[&one_hour(&id)])
+        .await
+        .expect("write");
+    txn.commit().await.expect("commit");
+    outcome[0].row_id().expect("row")
+}
+
 async fn store_fixture(db: &sea_orm::DatabaseConnection) -> (Uuid, calendars::Model, calendars::Model) {
+    store_fixture_for(db, "store").await
+}
+
+/// A user `name`@example.com with one Google account and two calendars, `first` and `second`.
+async fn store_fixture_for(
+    db: &sea_orm::DatabaseConnection,
+    name: &str,
+) -> (Uuid, calendars::Model, calendars::Model) {
     let now = Utc::now();
     let user = users::ActiveModel {
         id: Set(Uuid::now_v7()),
-        email: Set("store@example.com".into()),
+        email: Set(format!("{name}@example.com")),
         name: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -1533,8 +1708,8 @@ async fn store_fixture(db: &sea_orm::DatabaseConnection) -> (Uuid, calendars::Mo
     let account = google_accounts::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user.id),
-        google_sub: Set("store-sub".into()),
-        email: Set("store@example.com".into()),
+        google_sub: Set(format!("{name}-sub")),
+        email: Set(format!("{name}@example.com")),
         name: Set(None),
         status: Set(AccountStatus::Active),
         access_token: Set(None),
@@ -1755,7 +1930,7 @@ async fn the_store_merges_google_versions_and_counts_every_change() {
         .map(str::to_owned)
         .collect();
     assert_eq!(
-        store::tombstone_missing(&db, calendar.id, &seen)
+        store::tombstone_missing(&db, user_id, calendar.id, &seen)
             .await
             .expect("tombstone"),
         1
@@ -1768,7 +1943,7 @@ async fn the_store_merges_google_versions_and_counts_every_change() {
     );
     assert_eq!(row(&db, master.id).await.deleted_at, None);
     assert_eq!(
-        store::tombstone_missing(&db, calendar.id, &seen)
+        store::tombstone_missing(&db, user_id, calendar.id, &seen)
             .await
             .expect("again"),
         0

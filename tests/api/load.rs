@@ -120,6 +120,7 @@ async fn an_exhausted_pool_is_answered_503_with_retry_after_and_recovers() {
         settings.database_pool = PoolSettings {
             max_connections: Some(2),
             acquire_timeout: Duration::from_secs(1),
+            ..PoolSettings::default()
         };
         settings.scheduler_enabled = false;
     })

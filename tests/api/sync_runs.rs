@@ -1232,3 +1232,80 @@ async fn quiet_runs_skip_planning_only_while_nothing_changed() {
         (Some("Near, renamed"), Some("5"))
     );
 }
+
+/// Recording a batch costs the same statements whatever the size of the calendars: a run that copies 50
+/// new events runs the same statements on the events, their search entries and the links, with as many
+/// values each, into calendars of 50 events as into calendars of 550. None of them deletes search
+/// entries: rows just inserted have none (on PostgreSQL that delete read the whole index table when the
+/// planner had no statistics, and the batch grew slower with every event cached).
+#[tokio::test]
+async fn a_sync_batch_runs_the_same_statements_whatever_the_calendar_size() {
+    let world = World::new().await;
+    let config = world.config("ONE_WAY", json!({})).await;
+    let state = world.app.server_state().await;
+    // Eight events a day from tomorrow on, all alike but for their times.
+    let insert = |range: std::ops::Range<u32>| {
+        for n in range {
+            let start = hour(1 + i64::from(n / 8), 8 + n % 8);
+            world
+                .app
+                .emulator()
+                .insert_event(SOURCE, timed("Standup", start))
+                .expect("insert");
+        }
+    };
+    let mut measured = Vec::new();
+    let mut inserted = 0;
+    for size in [50, 550] {
+        insert(inserted..size);
+        let bulk = world.sync(&config).await;
+        assert_eq!(bulk.status, SyncRunStatus::Succeeded, "{bulk:?}");
+        // The next run lists back the bulk run's own writes; the measured one then lists only the new.
+        world.sync(&config).await;
+        insert(size..size + 50);
+        inserted = size + 50;
+        state.statements.start_recording();
+        let run = world.sync(&config).await;
+        let statements = state.statements.stop_recording();
+        assert_eq!(run.status, SyncRunStatus::Succeeded, "{run:?}");
+        assert_eq!(run.created, 50, "{run:?}");
+        let on_events: Vec<(String, usize)> = statements
+            .into_iter()
+            .filter(|s| s.sql.contains("\"events\"") || s.sql.contains("\"event_"))
+            .map(|s| (s.sql, s.values))
+            .collect();
+        assert!(
+            on_events
+                .iter()
+                .any(|(sql, _)| sql.starts_with("INSERT INTO \"event_search_tokens\"")),
+            "positive control: the batch's search entries were recorded: {on_events:#?}"
+        );
+        assert!(
+            !on_events
+                .iter()
+                .any(|(sql, _)| sql.starts_with("DELETE FROM \"event_search_tokens\"")),
+            "no search entries deleted for new rows: {on_events:#?}"
+        );
+        measured.push(on_events);
+    }
+    // Each statement and its number of values, counted.
+    let shape = |statements: &[(String, usize)]| {
+        let mut shape: BTreeMap<(String, usize), usize> = BTreeMap::new();
+        for statement in statements {
+            *shape.entry(statement.clone()).or_default() += 1;
+        }
+        shape
+    };
+    let (small, large) = (shape(&measured[0]), shape(&measured[1]));
+    let differing: Vec<_> = small
+        .keys()
+        .chain(large.keys())
+        .filter(|key| small.get(*key) != large.get(*key))
+        .map(|key| (key, small.get(key), large.get(key)))
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "statements (with their number of values) run a different number of times for calendars of 50 \
+         and of 550 events: {differing:#?}"
+    );
+}

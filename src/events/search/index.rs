@@ -142,13 +142,16 @@ pub fn digests<'a>(
 pub type Texts<'a> = Option<[Option<&'a str>; 3]>;
 
 /// Rewrites the index entries of events in the caller's transaction, under the primary key: each
-/// event's entries are replaced by those of its texts (none for `None`). Two statements per
-/// [`IDS_PER_STATEMENT`] events plus one per [`INSERT_ROWS`] entries.
+/// event's entries are replaced by those of its texts (none for `None`). Events in `inserted` were
+/// inserted by this transaction and hold no entries yet: nothing is deleted for them, so a batch of new
+/// events costs only the inserts, however many entries the rest of the index holds. One statement per
+/// [`IDS_PER_STATEMENT`] events that held entries, plus one per [`INSERT_ROWS`] entries.
 pub async fn reindex<C: ConnectionTrait>(
     txn: &C,
     cipher: &Cipher,
     user_id: Uuid,
     events: &[(Uuid, Texts<'_>)],
+    inserted: &HashSet<Uuid>,
 ) -> AppResult<()> {
     if events.is_empty() {
         return Ok(());
@@ -156,8 +159,12 @@ pub async fn reindex<C: ConnectionTrait>(
     let index = cipher
         .blind_index(user_id)
         .map_err(|e| AppError::internal(anyhow::anyhow!("search key: {e}")))?;
-    let ids: Vec<Uuid> = events.iter().map(|(id, _)| *id).collect();
-    forget(txn, &ids).await?;
+    let held: Vec<Uuid> = events
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !inserted.contains(id))
+        .collect();
+    forget(txn, &held).await?;
     let mut rows = Vec::new();
     for (event_id, texts) in events {
         let Some(texts) = texts else { continue };

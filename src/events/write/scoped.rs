@@ -512,7 +512,7 @@ async fn truncate(
             ))
         }
         Err(GoogleError::NotFound | GoogleError::Gone) => {
-            store::tombstone(&state.db, calendar.id, master.id, true).await?;
+            store::tombstone(&state.db, user_id, calendar.id, master.id, true).await?;
             Err(AppError::NotFound("event"))
         }
         Err(e) => Err(e.into()),
@@ -547,7 +547,7 @@ async fn cancel_moved(
                 store::upsert_from_google(&state.db, &state.cipher, user_id, calendar, &event).await?;
             }
             Err(GoogleError::NotFound | GoogleError::Gone) => {
-                store::tombstone(&state.db, calendar.id, exception.id, false).await?;
+                store::tombstone(&state.db, user_id, calendar.id, exception.id, false).await?;
             }
             Err(e) => return Err(e.into()),
         }

@@ -40,7 +40,7 @@ pub async fn remove_mirrors(state: &AppState, config: &sync_configs::Model) -> A
     }
     let mut removed = 0;
     for (calendar, copies) in found {
-        let deleted = delete_copies(state, &calendar, &copies).await;
+        let deleted = delete_copies(state, config.user_id, &calendar, &copies).await;
         if !copies.is_empty() {
             state.cache_changes.events_changed(config.user_id).await;
         }
@@ -95,7 +95,12 @@ fn copies_to_delete(items: &[Event], config: &sync_configs::Model) -> Vec<String
 
 /// Deletes `ids` in `calendar` in batches and tombstones them in the cache; returns how many are gone.
 /// Ids whose deletion failed (other than 404/410) make the whole call fail, after the rest is done.
-async fn delete_copies(state: &AppState, calendar: &calendars::Model, ids: &[String]) -> AppResult<usize> {
+async fn delete_copies(
+    state: &AppState,
+    user_id: uuid::Uuid,
+    calendar: &calendars::Model,
+    ids: &[String],
+) -> AppResult<usize> {
     let google = state.google()?.account(calendar.account_id);
     let mut gone: Vec<String> = Vec::with_capacity(ids.len());
     let mut failure: Option<GoogleError> = None;
@@ -122,7 +127,7 @@ async fn delete_copies(state: &AppState, calendar: &calendars::Model, ids: &[Str
             }
         }
     }
-    tombstone_cached(state, calendar, &gone).await?;
+    tombstone_cached(state, user_id, calendar, &gone).await?;
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(gone.len()),
@@ -132,6 +137,7 @@ async fn delete_copies(state: &AppState, calendar: &calendars::Model, ids: &[Str
 /// Tombstones the cached rows of events deleted at Google (with the exceptions of deleted series).
 async fn tombstone_cached(
     state: &AppState,
+    user_id: uuid::Uuid,
     calendar: &calendars::Model,
     google_ids: &[String],
 ) -> AppResult<()> {
@@ -146,7 +152,7 @@ async fn tombstone_cached(
             .all(&state.db)
             .await?;
         for row in rows {
-            store::tombstone(&state.db, calendar.id, row, true).await?;
+            store::tombstone(&state.db, user_id, calendar.id, row, true).await?;
         }
     }
     Ok(())
