@@ -12,9 +12,12 @@
 
 #[path = "support/proc_status.rs"]
 mod proc_status;
+// Each benchmark uses its part of the shared support.
+#[allow(dead_code)]
+#[path = "support/server_process.rs"]
+mod server_process;
 
 use std::{
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -22,52 +25,30 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
 use proc_status::memory_kib;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use server_process::{ServerProcess, chronos_binary};
 
 const SEQUENTIAL: usize = 200;
 const ATTACK: Duration = Duration::from_secs(10);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let binary = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|profile| profile.join("chronos"))
-        .filter(|path| path.is_file())
-        .context("build the server first: cargo build --release --bin chronos")?;
+    let binary = chronos_binary()?;
     let dir = tempfile::tempdir()?;
-    let mut server = tokio::process::Command::new(binary)
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
-        )
-        .env("BIND_ADDR", "127.0.0.1:0")
-        .env("RATE_LIMIT_API_PER_MIN", "0")
-        .env("SCHEDULER_ENABLED", "false")
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = server.id().context("server pid")?;
-    let stdout = server.stdout.take().context("server stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await?
-            .context("the server exited before listening")?;
-        if let Some(address) = line.strip_prefix("listening on ") {
-            break address.trim().to_owned();
-        }
-    };
+    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("BIND_ADDR", "127.0.0.1:0"),
+        ("RATE_LIMIT_API_PER_MIN", "0"),
+        ("SCHEDULER_ENABLED", "false"),
+        ("RUST_LOG", "error"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect();
+    let server = ServerProcess::start(&binary, dir.path(), &env).await?;
+    let (base, pid) = (server.base.clone(), server.pid);
     let http = reqwest::Client::builder().build()?;
     let documents = worst_documents();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -1322,28 +1322,9 @@ async fn a_mid_history_week_is_read_through_an_index_on_both_databases() {
 
     // The week's first page of 10 and the page after it.
     statements.start_recording();
-    let budget = WorkBudget::default();
-    let page = |after: Option<String>| {
-        let (db, cipher, budget) = (&db, &cipher, &budget);
-        async move {
-            window::events_in_window(
-                db,
-                cipher,
-                user_id,
-                WindowQuery {
-                    calendar_ids: None,
-                    window: week,
-                    first: 10,
-                    after: after.as_deref(),
-                },
-                budget,
-            )
-            .await
-            .expect("page")
-        }
-    };
-    let first_page = page(None).await;
-    let second_page = page(first_page.edges.last().map(|(cursor, _)| cursor.clone())).await;
+    let first_page = window_page(&db, &cipher, user_id, week, 10, None).await;
+    let after = first_page.edges.last().map(|(cursor, _)| cursor.as_str());
+    let second_page = window_page(&db, &cipher, user_id, week, 10, after).await;
     let recorded = statements.stop_recording();
     assert_eq!((first_page.edges.len(), second_page.edges.len()), (10, 10));
     assert!(first_page.has_next_page && second_page.has_next_page);
@@ -1459,27 +1440,7 @@ async fn small_pages_visit_a_busy_window_as_one_large_page_does() {
             .expect("cache");
     }
     let week = Window::new(monday, monday + TimeDelta::days(7));
-    let budget = WorkBudget::default();
-    let read = |first: usize, after: Option<String>| {
-        let (db, cipher, budget) = (&db, &cipher, &budget);
-        async move {
-            window::events_in_window(
-                db,
-                cipher,
-                user_id,
-                WindowQuery {
-                    calendar_ids: None,
-                    window: week,
-                    first,
-                    after: after.as_deref(),
-                },
-                budget,
-            )
-            .await
-            .expect("page")
-        }
-    };
-    let whole = read(500, None).await;
+    let whole = window_page(&db, &cipher, user_id, week, 500, None).await;
     assert!(!whole.has_next_page);
     let expected: Vec<String> = whole.edges.iter().map(|(cursor, _)| cursor.clone()).collect();
     // Positive control: all three kinds are in the window, the moved instance at its new time only.
@@ -1505,7 +1466,7 @@ async fn small_pages_visit_a_busy_window_as_one_large_page_does() {
     for first in [1, 3, 10, 17] {
         let (mut visited, mut after) = (Vec::new(), None);
         loop {
-            let page = read(first, after).await;
+            let page = window_page(&db, &cipher, user_id, week, first, after.as_deref()).await;
             assert!(page.edges.len() <= first);
             visited.extend(page.edges.iter().map(|(cursor, _)| cursor.clone()));
             after = page.edges.last().map(|(cursor, _)| cursor.clone());
@@ -1515,6 +1476,26 @@ async fn small_pages_visit_a_busy_window_as_one_large_page_does() {
         }
         assert_eq!(visited, expected, "pages of {first}");
     }
+}
+
+/// One page of the user's events in `window`, through the domain function the `events` resolver calls.
+async fn window_page(
+    db: &sea_orm::DatabaseConnection,
+    cipher: &Cipher,
+    user_id: Uuid,
+    window: Window,
+    first: usize,
+    after: Option<&str>,
+) -> window::WindowPage {
+    let query = WindowQuery {
+        calendar_ids: None,
+        window,
+        first,
+        after,
+    };
+    window::events_in_window(db, cipher, user_id, query, &WorkBudget::default())
+        .await
+        .expect("page")
 }
 
 /// A user, a Google account and two calendars written straight into a fresh database.

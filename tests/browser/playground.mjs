@@ -9,7 +9,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { check, commandLine, launch, step } from "./support.mjs";
+import { check, commandLine, finish, launch, step } from "./support.mjs";
 
 const { base, option } = commandLine(
   "node playground.mjs http://127.0.0.1:PORT [--failure-screenshot PATH] [--account EMAIL]",
@@ -50,7 +50,7 @@ async function openPlayground(target, path = "/graphql") {
   await target.waitForSelector("body[data-ready=true]");
 }
 
-try {
+await finish("playground", { browser, blocked, problems, page, failureShot }, async () => {
   step("the playground renders from the server alone");
   await openPlayground(page);
   check((await page.title()).includes("Chronos"), "page title");
@@ -158,21 +158,5 @@ try {
   mkdirSync(dirname(screenshot), { recursive: true });
   await page.screenshot({ path: screenshot });
 
-  check(blocked.length === 0, `requests outside loopback: ${blocked.join(", ")}`);
-  check(problems.length === 0, `console errors:\n${problems.join("\n")}`);
-  console.log(`playground browser test passed; screenshot ${screenshot}`);
-  await browser.close();
-} catch (error) {
-  console.error(`playground browser test FAILED: ${error.stack ?? error}`);
-  if (problems.length) console.error(problems.join("\n"));
-  if (blocked.length) console.error(`blocked: ${blocked.join(", ")}`);
-  try {
-    mkdirSync(dirname(failureShot), { recursive: true });
-    await page.screenshot({ path: failureShot, fullPage: true });
-    console.error(`failure screenshot: ${failureShot}`);
-  } catch (shotError) {
-    console.error(`no failure screenshot: ${shotError.message}`);
-  }
-  await browser.close();
-  process.exit(1);
-}
+  console.log(`screenshot ${screenshot}`);
+});

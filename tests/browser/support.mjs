@@ -1,6 +1,8 @@
 // What the browser tests share: Debian's headless Chromium with every request outside loopback blocked,
 // console errors collected, and small assertion helpers.
 
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { chromium } from "playwright-core";
 
 export function isLoopback(url) {
@@ -65,4 +67,30 @@ export async function launch() {
     return page;
   };
   return { browser, blocked, problems, newContext, watch };
+}
+
+/// Ends a run: checks nothing left loopback and nothing logged an error, then prints `<name> browser test
+/// passed` (what the Rust side looks for); on any failure prints it with what was blocked or logged,
+/// screenshots `page` to `failureShot`, and exits 1.
+export async function finish(name, { browser, blocked, problems, page, failureShot }, run) {
+  try {
+    await run();
+    check(blocked.length === 0, `requests outside loopback: ${blocked.join(", ")}`);
+    check(problems.length === 0, `console errors:\n${problems.join("\n")}`);
+    console.log(`${name} browser test passed`);
+    await browser.close();
+  } catch (error) {
+    console.error(`${name} browser test FAILED: ${error.stack ?? error}`);
+    if (problems.length) console.error(problems.join("\n"));
+    if (blocked.length) console.error(`blocked: ${blocked.join(", ")}`);
+    try {
+      mkdirSync(dirname(failureShot), { recursive: true });
+      await page.screenshot({ path: failureShot, fullPage: true });
+      console.error(`failure screenshot: ${failureShot}`);
+    } catch (shotError) {
+      console.error(`no failure screenshot: ${shotError.message}`);
+    }
+    await browser.close();
+    process.exit(1);
+  }
 }

@@ -12,7 +12,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { check, commandLine, launch, step } from "./support.mjs";
+import { check, commandLine, finish, launch, step } from "./support.mjs";
 
 const { base, option } = commandLine(
   "node web.mjs http://127.0.0.1:PORT --emulator URL --monday YYYY-MM-DD [--account EMAIL] [--other-account EMAIL] [--docs DIR] [--failure-screenshot PATH]",
@@ -133,7 +133,7 @@ async function shot(target, name) {
   await target.screenshot({ path: resolve(docs, name) });
 }
 
-try {
+await finish("web client", { browser, blocked, problems, page, failureShot }, async () => {
   step("signed out, a failed sign-in's code is explained");
   await page.goto(`${base}/?error=account_in_use`);
   await page.waitForSelector("body[data-ready=true][data-signed-in=false]");
@@ -369,21 +369,5 @@ try {
   await page.click("#header-sign-out");
   await page.waitForSelector("body[data-ready=true][data-signed-in=false]");
 
-  check(blocked.length === 0, `requests outside loopback: ${blocked.join(", ")}`);
-  check(problems.length === 0, `console errors:\n${problems.join("\n")}`);
-  console.log(`web client browser test passed; screenshots in ${docs}`);
-  await browser.close();
-} catch (error) {
-  console.error(`web client browser test FAILED: ${error.stack ?? error}`);
-  if (problems.length) console.error(problems.join("\n"));
-  if (blocked.length) console.error(`blocked: ${blocked.join(", ")}`);
-  try {
-    mkdirSync(dirname(failureShot), { recursive: true });
-    await page.screenshot({ path: failureShot, fullPage: true });
-    console.error(`failure screenshot: ${failureShot}`);
-  } catch (shotError) {
-    console.error(`no failure screenshot: ${shotError.message}`);
-  }
-  await browser.close();
-  process.exit(1);
-}
+  console.log(`screenshots in ${docs}`);
+});
