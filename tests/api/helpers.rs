@@ -366,6 +366,53 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// The files a page at `page` links under `prefix`, checked as an embedded bundle serves them: all
+    /// under one 16-character content hash, each 200 with a year of caching, scripts and stylesheets
+    /// compressed, scripts as JavaScript; a stale hash is a 404. Returns the hash.
+    pub async fn assert_hashed_bundle(&self, page: &str, prefix: &str) -> String {
+        let html = self.get(page).await.text().await.expect("html");
+        let links: Vec<&str> = html
+            .split('"')
+            .filter(|s| s.starts_with(&format!("{prefix}/")))
+            .collect();
+        assert!(links.len() >= 3, "stylesheet, script and icon: {html}");
+        let hash = links[0][prefix.len() + 1..]
+            .split('/')
+            .next()
+            .expect("hash")
+            .to_owned();
+        assert_eq!(hash.len(), 16, "{}", links[0]);
+        for link in &links {
+            assert!(link.starts_with(&format!("{prefix}/{hash}/")), "{link}");
+            let response = self
+                .client
+                .get(self.url(link))
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .send()
+                .await
+                .expect("asset");
+            assert_eq!(response.status(), StatusCode::OK, "{link}");
+            assert_eq!(
+                response.headers()[header::CACHE_CONTROL],
+                "public, max-age=31536000, immutable"
+            );
+            if link.ends_with(".js") || link.ends_with(".css") {
+                assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip", "{link}");
+            }
+            if link.ends_with(".js") {
+                let content_type = response.headers()[header::CONTENT_TYPE].to_str().expect("ascii");
+                assert!(content_type.starts_with("text/javascript"), "{content_type}");
+            }
+        }
+        let stale = self.get(&format!("{prefix}/0000000000000000/main.js")).await;
+        assert_eq!(
+            stale.status(),
+            StatusCode::NOT_FOUND,
+            "a stale hash is not today's file"
+        );
+        hash
+    }
+
     /// POST /graphql as the SPA does: JSON, with the CSRF cookie's value in `X-CSRF-Token` when it has one.
     pub async fn post_graphql(&self, query: &str, variables: Value) -> Response {
         let mut request = self
