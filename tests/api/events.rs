@@ -1104,12 +1104,26 @@ async fn replaying_event_changes_from_the_start_yields_the_stored_view() {
     assert_eq!(feed["changes"], json!([]));
     assert_eq!(feed["cursor"], json!(cursor));
     assert_eq!(feed["hasMore"], json!(false));
-    // The latest cursor, read on its own, is where the replay ended.
+    // From the latest cursor, read on its own: none of the history, then exactly the next change.
+    let changes_since = |since: Value| {
+        let app = &f.app;
+        async move {
+            app.data(
+                "query($since: String) { eventChanges(since: $since) { changes { eventId deleted } } }",
+                json!({ "since": since }),
+            )
+            .await["eventChanges"]["changes"]
+                .clone()
+        }
+    };
     let latest = f.app.data("{ eventChangesCursor }", json!({})).await["eventChangesCursor"].clone();
-    assert_eq!(latest, json!(cursor));
+    assert!(latest.is_string(), "{latest}");
+    assert_eq!(changes_since(latest.clone()).await, json!([]));
     f.delete_event(&ids[5]).await;
-    let moved = f.app.data("{ eventChangesCursor }", json!({})).await["eventChangesCursor"].clone();
-    assert_ne!(moved, latest, "the deletion moved the latest cursor");
+    assert_eq!(
+        changes_since(latest).await,
+        json!([{ "eventId": ids[5], "deleted": true }])
+    );
     let feed = f
         .app
         .data(
