@@ -75,7 +75,7 @@ pub const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
 /// How many SQL statements a connection has run: an operational figure, and how tests pin that nested
 /// GraphQL fields are batched rather than queried per row. While recording (tests only turn it on), it
-/// also keeps the latest statements' SQL and number of bound values, to pin what a query reads.
+/// also keeps the latest statements' SQL and bound values, to pin what a query reads.
 #[derive(Clone, Debug, Default)]
 pub struct StatementCounter {
     count: Arc<AtomicU64>,
@@ -86,10 +86,9 @@ pub struct StatementCounter {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedStatement {
     pub sql: String,
-    /// How many values were bound to it (an `IN (...)` list counts each of its values).
-    pub values: usize,
-    /// The values themselves, so that a test can run the statement again (under `EXPLAIN`).
-    pub bound: Vec<sea_orm::Value>,
+    /// The values bound to it (an `IN (...)` list binds each of its values), so that a test can count
+    /// them or run the statement again (under `EXPLAIN`).
+    pub values: Vec<sea_orm::Value>,
 }
 
 /// Statements kept while recording; older ones are dropped.
@@ -108,15 +107,13 @@ impl StatementCounter {
                 if recorded.len() == RECORDED_STATEMENTS {
                     recorded.pop_front();
                 }
-                let bound = info
-                    .statement
-                    .values
-                    .as_ref()
-                    .map_or_else(Vec::new, |values| values.0.clone());
                 recorded.push_back(RecordedStatement {
                     sql: info.statement.sql.clone(),
-                    values: bound.len(),
-                    bound,
+                    values: info
+                        .statement
+                        .values
+                        .as_ref()
+                        .map_or_else(Vec::new, |values| values.0.clone()),
                 });
             }
         });
